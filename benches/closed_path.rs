@@ -1,0 +1,64 @@
+//! Per-call cost of the breaker on its hot paths, next to a bare `service_fn`.
+//!
+//! Run: `cargo bench --bench closed_path` (add `-- --quick` for a fast pass).
+//! Each scenario checks its outcome so an accidental trip fails the bench.
+
+use std::convert::Infallible;
+use std::future::{ready, Ready};
+use std::task::{Context, Poll};
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use futures::FutureExt;
+use tower::{service_fn, Layer, Service};
+use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State};
+
+/// One synchronous call: poll_ready with a no-op waker, call, poll the future once.
+fn call_once<S>(svc: &mut S, cx: &mut Context<'_>, request: u64) -> Result<u64, S::Error>
+where
+    S: Service<u64, Response = u64>,
+{
+    match svc.poll_ready(cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(e)) => return Err(e),
+        Poll::Pending => panic!("bench services are always ready"),
+    }
+    svc.call(request)
+        .now_or_never()
+        .expect("bench futures complete at once")
+}
+
+fn echo(request: u64) -> Ready<Result<u64, Infallible>> {
+    ready(Ok(request))
+}
+
+fn bench(c: &mut Criterion) {
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+
+    c.bench_function("baseline/service_fn", |b| {
+        let mut svc = service_fn(echo);
+        b.iter(|| black_box(call_once(&mut svc, &mut cx, black_box(1)).unwrap()))
+    });
+
+    c.bench_function("breaker/closed_success", |b| {
+        let layer = CircuitBreakerLayer::new(Config::default());
+        let mut svc = layer.layer(service_fn(echo));
+        b.iter(|| black_box(call_once(&mut svc, &mut cx, black_box(1)).unwrap()));
+        assert_eq!(layer.breaker().state(), State::Closed);
+        assert_eq!(layer.breaker().metrics().failures, 0);
+    });
+
+    c.bench_function("breaker/open_rejection", |b| {
+        let layer = CircuitBreakerLayer::new(Config::default());
+        layer.breaker().force_open();
+        let mut svc = layer.layer(service_fn(echo));
+        b.iter(|| {
+            let rejected = call_once(&mut svc, &mut cx, black_box(1));
+            assert!(matches!(rejected, Err(Error::Open(_))));
+        });
+        assert_eq!(layer.breaker().metrics().successes, 0);
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

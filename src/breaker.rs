@@ -1,0 +1,181 @@
+//! [`CircuitBreaker`]: the cheap-to-clone handle on one breaker's shared state.
+
+use std::sync::Arc;
+
+use tokio::sync::futures::OwnedNotified;
+
+use crate::core::lane::{Lane, Lanes};
+use crate::core::machine::StateMachine;
+use crate::core::window::ratio;
+use crate::{CircuitBreakerLayer, CircuitOpen, Config, Health, Metrics, Permit, State};
+
+/// A circuit breaker. Clones share one state: a trip seen through one clone rejects
+/// calls through all of them.
+///
+/// Wrap Tower services with [`layer`](CircuitBreaker::layer), or guard any call by hand
+/// with [`try_acquire`](CircuitBreaker::try_acquire). Operators steer it with the manual
+/// controls and watch it through [`metrics`](CircuitBreaker::metrics).
+///
+/// ```
+/// use tower_circuit_breaker::{CircuitBreaker, Config, State};
+///
+/// let breaker = CircuitBreaker::new(Config::builder().consecutive_failures(2).build()?);
+/// for _ in 0..2 {
+///     let permit = breaker.try_acquire().expect("closed breakers admit calls");
+///     permit.failure();
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert!(rejected.retry_after.is_some());
+///
+/// breaker.reset();
+/// assert_eq!(breaker.state(), State::Closed);
+/// # Ok::<(), tower_circuit_breaker::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct CircuitBreaker {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    machine: Arc<StateMachine>,
+    lanes: Lanes,
+}
+
+impl CircuitBreaker {
+    /// A new breaker, closed.
+    pub fn new(config: Config) -> CircuitBreaker {
+        let machine = Arc::new(StateMachine::new(config));
+        let lanes = Lanes::new(&machine);
+        CircuitBreaker {
+            shared: Arc::new(Shared { machine, lanes }),
+        }
+    }
+
+    /// A layer whose services all share this breaker.
+    pub fn layer(&self) -> CircuitBreakerLayer {
+        CircuitBreakerLayer::from(self.clone())
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.shared.machine.config.name
+    }
+
+    /// The configuration the breaker was built with.
+    pub fn config(&self) -> &Config {
+        &self.shared.machine.config
+    }
+
+    /// The current state: one atomic load, never changes anything. An open breaker
+    /// whose open duration has elapsed reports `Open` until the next call moves it to
+    /// `HalfOpen`.
+    pub fn state(&self) -> State {
+        self.shared.machine.state()
+    }
+
+    /// Green while calls flow, yellow while probing, red while rejecting.
+    pub fn health(&self) -> Health {
+        self.state().health()
+    }
+
+    /// Asks to make one call. On success, report the outcome through the [`Permit`];
+    /// on rejection, the [`CircuitOpen`] says when to come back. Rejections are counted
+    /// in the metrics.
+    pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
+        self.lane().try_acquire(true)
+    }
+
+    pub(crate) fn lane(&self) -> &Arc<Lane> {
+        self.shared.lanes.current()
+    }
+
+    /// A future that completes at the breaker's next state change or returned probe
+    /// permit (used by backpressure mode).
+    pub(crate) fn changed(&self) -> OwnedNotified {
+        Arc::clone(&self.shared.machine.changed).notified_owned()
+    }
+
+    /// Back to `Closed` with every counter of the trip rules cleared and the backoff
+    /// reset (lifetime metrics are kept).
+    pub fn reset(&self) {
+        self.shared.machine.force(State::Closed, true);
+    }
+
+    /// Rejects every call until another manual control or [`reset`](Self::reset).
+    pub fn force_open(&self) {
+        self.shared.machine.force(State::ForcedOpen, false);
+    }
+
+    /// Admits every call and never trips; outcomes are still counted in the metrics.
+    pub fn force_closed(&self) {
+        self.shared.machine.force(State::ForcedClosed, false);
+    }
+
+    /// Admits every call and records nothing.
+    pub fn disable(&self) {
+        self.shared.machine.force(State::Disabled, false);
+    }
+
+    /// Admits every call, records outcomes and evaluates the rules, but only logs when
+    /// a rule fires. Useful to tune thresholds on live traffic.
+    pub fn metrics_only(&self) {
+        self.shared.machine.force(State::MetricsOnly, false);
+    }
+
+    /// A snapshot of the counters and state.
+    pub fn metrics(&self) -> Metrics {
+        let machine = &self.shared.machine;
+        let clock = machine.clock;
+        let now = clock.now();
+        let snapshot = machine.snapshot(now);
+        let (mut successes, mut failures, mut ignored, mut rejected, mut slow_calls) =
+            (0u64, 0u64, 0u64, 0u64, 0u64);
+        let (mut last_success, mut last_failure) = (0u64, 0u64);
+        for counters in self.shared.lanes.iter() {
+            use std::sync::atomic::Ordering::Relaxed;
+            successes += counters.successes.load(Relaxed);
+            failures += counters.failures.load(Relaxed);
+            ignored += counters.ignored.load(Relaxed);
+            rejected += counters.rejected.load(Relaxed);
+            slow_calls += counters.slow.load(Relaxed);
+            last_success = last_success.max(counters.last_success_at.load(Relaxed));
+            last_failure = last_failure.max(counters.last_failure_at.load(Relaxed));
+        }
+        let stamp = |stored: u64| stored.checked_sub(1).map(|at| clock.instant(at));
+        let (window_calls, failure_rate, slow_call_rate) = match snapshot.window {
+            Some(window) => (window.calls, window.failure_rate(), window.slow_rate()),
+            None => (
+                0,
+                ratio(failures, successes + failures),
+                ratio(slow_calls, successes + failures),
+            ),
+        };
+        Metrics {
+            state: snapshot.state,
+            calls: successes + failures + ignored + rejected,
+            successes,
+            failures,
+            ignored,
+            rejected,
+            slow_calls,
+            window_calls,
+            failure_rate,
+            slow_call_rate,
+            consecutive_failures: snapshot.consecutive_failures,
+            probes_in_flight: snapshot.probes_in_flight,
+            state_changes: snapshot.state_changes,
+            last_failure_at: stamp(last_failure),
+            last_success_at: stamp(last_success),
+            time_in_state: std::time::Duration::from_nanos(now.saturating_sub(snapshot.entered_at)),
+            retry_after: snapshot.retry_after,
+        }
+    }
+}
+
+impl From<Config> for CircuitBreaker {
+    fn from(config: Config) -> Self {
+        CircuitBreaker::new(config)
+    }
+}

@@ -1,0 +1,243 @@
+//! Striped call counters and the permit a call carries.
+//!
+//! Each breaker owns a few [`Lane`]s, each on its own cache lines; a thread always uses
+//! the same lane. A call clones its lane's `Arc` and bumps that lane's counters, so two
+//! threads sharing one breaker write to different cache lines and do not slow each
+//! other down. Snapshots add the lanes up.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Nanos;
+use crate::core::machine::{Admission, PermitKind, StateMachine};
+use crate::{CircuitOpen, Outcome};
+
+/// Success timestamps are sampled on every `SUCCESS_STAMP_EVERY`-th success of a lane,
+/// unless the clock is read anyway, so the success path does not read the clock.
+const SUCCESS_STAMP_EVERY: u64 = 64;
+
+/// One stripe of a breaker: a handle on the shared state plus its own counters.
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct Lane {
+    pub(crate) machine: Arc<StateMachine>,
+    /// This lane's own copy of the name, so rejections clone a lane-local `Arc`.
+    name: Arc<str>,
+    pub(crate) counters: Counters,
+}
+
+/// Monotonic per-lane counters.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) successes: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) ignored: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) slow: AtomicU64,
+    /// Timestamp + 1 of the latest recorded success (0: none yet).
+    pub(crate) last_success_at: AtomicU64,
+    /// Timestamp + 1 of the latest failure (0: none yet).
+    pub(crate) last_failure_at: AtomicU64,
+}
+
+impl Lane {
+    /// Asks to make a call. A rejection is counted when `count_rejection` is set (it is
+    /// not while a backpressure caller only checks whether to keep waiting).
+    pub(crate) fn try_acquire(
+        self: &Arc<Self>,
+        count_rejection: bool,
+    ) -> Result<Permit, CircuitOpen> {
+        match self.machine.admit() {
+            Admission::Admitted { kind, generation } => Ok(Permit {
+                lane: Arc::clone(self),
+                kind,
+                generation,
+                started_at: if self.machine.times_calls() {
+                    Some(self.machine.clock.now())
+                } else {
+                    None
+                },
+                settled: false,
+            }),
+            Admission::Rejected { state, retry_after } => {
+                if count_rejection {
+                    self.count_rejection();
+                }
+                Err(CircuitOpen {
+                    name: Arc::clone(&self.name),
+                    state,
+                    retry_after,
+                })
+            }
+        }
+    }
+
+    /// Counts a rejection that was decided earlier without being counted.
+    pub(crate) fn count_rejection(&self) {
+        self.counters.rejected.fetch_add(1, Relaxed);
+    }
+
+    fn count(&self, outcome: Outcome, slow: bool, now: Option<Nanos>) {
+        let counters = &self.counters;
+        match outcome {
+            Outcome::Success => {
+                let before = counters.successes.fetch_add(1, Relaxed);
+                if now.is_some() || before % SUCCESS_STAMP_EVERY == 0 {
+                    let at = now.unwrap_or_else(|| self.machine.clock.now());
+                    counters
+                        .last_success_at
+                        .fetch_max(at.saturating_add(1), Relaxed);
+                }
+            }
+            Outcome::Failure => {
+                counters.failures.fetch_add(1, Relaxed);
+                let at = now.unwrap_or_else(|| self.machine.clock.now());
+                counters
+                    .last_failure_at
+                    .fetch_max(at.saturating_add(1), Relaxed);
+            }
+            Outcome::Ignored => {
+                counters.ignored.fetch_add(1, Relaxed);
+            }
+        }
+        if slow {
+            counters.slow.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// The lanes of one breaker.
+#[derive(Debug)]
+pub(crate) struct Lanes {
+    lanes: Box<[Arc<Lane>]>,
+}
+
+static NEXT_THREAD_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// A small number fixed per thread, handed out in creation order.
+fn thread_slot() -> usize {
+    THREAD_SLOT
+        .try_with(|slot| {
+            let current = slot.get();
+            if current != usize::MAX {
+                return current;
+            }
+            let assigned = NEXT_THREAD_SLOT.fetch_add(1, Relaxed);
+            slot.set(assigned);
+            assigned
+        })
+        .unwrap_or(0)
+}
+
+impl Lanes {
+    /// Two lanes per available core, a power of two, at most 64.
+    pub(crate) fn new(machine: &Arc<StateMachine>) -> Lanes {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let count = (cores * 2).next_power_of_two().min(64);
+        Lanes {
+            lanes: (0..count)
+                .map(|_| {
+                    Arc::new(Lane {
+                        machine: Arc::clone(machine),
+                        name: Arc::from(&*machine.config.name),
+                        counters: Counters::default(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The calling thread's lane.
+    pub(crate) fn current(&self) -> &Arc<Lane> {
+        &self.lanes[thread_slot() & (self.lanes.len() - 1)]
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Counters> {
+        self.lanes.iter().map(|lane| &lane.counters)
+    }
+}
+
+/// Permission to make one call, handed out by
+/// [`CircuitBreaker::try_acquire`](crate::CircuitBreaker::try_acquire).
+///
+/// Report how the call went with [`record`](Permit::record) (or
+/// [`success`](Permit::success) / [`failure`](Permit::failure)). A permit dropped
+/// without a report counts as [`Outcome::Ignored`], or as [`Outcome::Failure`] if the
+/// thread is panicking; either way a half-open probe slot it held is returned.
+#[derive(Debug)]
+#[must_use = "a permit records nothing until its outcome is reported"]
+pub struct Permit {
+    lane: Arc<Lane>,
+    kind: PermitKind,
+    generation: u32,
+    started_at: Option<Nanos>,
+    settled: bool,
+}
+
+impl Permit {
+    /// Reports the call's outcome.
+    pub fn record(mut self, outcome: Outcome) {
+        self.settle(outcome);
+    }
+
+    /// Reports a success.
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// Reports a failure.
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// Whether this permit is one of the limited half-open probes.
+    pub fn is_probe(&self) -> bool {
+        self.kind == PermitKind::Probe
+    }
+
+    /// Time since the permit was granted, when the breaker times calls (slow-call
+    /// detection on); `None` otherwise.
+    pub fn elapsed(&self) -> Option<Duration> {
+        let started = self.started_at?;
+        Some(Duration::from_nanos(
+            self.lane.machine.clock.now().saturating_sub(started),
+        ))
+    }
+
+    fn settle(&mut self, outcome: Outcome) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        if self.kind == PermitKind::Disabled {
+            return;
+        }
+        let machine = &self.lane.machine;
+        let now = machine.reads_clock_on_record().then(|| machine.clock.now());
+        let slow = match (self.started_at, now) {
+            (Some(started), Some(now)) if outcome != Outcome::Ignored => {
+                machine.is_slow(now.saturating_sub(started))
+            }
+            _ => false,
+        };
+        self.lane.count(outcome, slow, now);
+        machine.record(self.kind, self.generation, outcome, slow, now);
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let outcome = if std::thread::panicking() {
+            Outcome::Failure
+        } else {
+            Outcome::Ignored
+        };
+        self.settle(outcome);
+    }
+}

@@ -1,0 +1,497 @@
+//! The state machine shared by every clone of a breaker.
+//!
+//! Hot paths are lock-free: admission is one atomic load of the [`Word`] (plus a clock
+//! read while open), a half-open permit is one CAS, and a closed-state success writes
+//! nothing here unless it ends a failure streak or a sliding window is configured.
+//! Transitions are rare; they are serialized by a mutex that is never held across an
+//! `.await` (nothing in this module is async), and each is published with a CAS that
+//! bumps the generation, so no transition can happen twice.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::clock::{to_nanos, Clock, Nanos};
+use crate::config::Config;
+use crate::core::window::{SlidingWindow, WindowStats};
+use crate::core::word::Word;
+use crate::{Outcome, State};
+
+/// What kind of call a permit admitted; decides how its outcome is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PermitKind {
+    /// Closed: outcome counts toward the trip rules.
+    Closed,
+    /// Half-open probe: holds one of the limited probe slots.
+    Probe,
+    /// Metrics-only: rules are evaluated but never trip.
+    MetricsOnly,
+    /// Forced closed: counted in the metrics only.
+    ForcedClosed,
+    /// Disabled: nothing is recorded.
+    Disabled,
+}
+
+/// The result of asking to make a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Admitted {
+        kind: PermitKind,
+        generation: u32,
+    },
+    Rejected {
+        state: State,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Why the breaker changed state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Reason {
+    ConsecutiveFailures { count: u32 },
+    FailureRate { rate: f64, calls: u64 },
+    SlowCallRate { rate: f64, calls: u64 },
+    OpenDurationElapsed,
+    ProbeFailed,
+    ProbeTimedOut,
+    ProbesSucceeded,
+    Manual,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::ConsecutiveFailures { count } => write!(f, "{count} consecutive failures"),
+            Reason::FailureRate { rate, calls } => {
+                write!(f, "failure rate {:.1}% over {calls} calls", rate * 100.0)
+            }
+            Reason::SlowCallRate { rate, calls } => {
+                write!(f, "slow-call rate {:.1}% over {calls} calls", rate * 100.0)
+            }
+            Reason::OpenDurationElapsed => f.write_str("open duration elapsed"),
+            Reason::ProbeFailed => f.write_str("a half-open probe failed"),
+            Reason::ProbeTimedOut => f.write_str("no half-open probe finished in time"),
+            Reason::ProbesSucceeded => f.write_str("enough half-open probes succeeded"),
+            Reason::Manual => f.write_str("manual control"),
+        }
+    }
+}
+
+/// Bookkeeping only touched during transitions, under the mutex.
+#[derive(Debug, Default)]
+struct TransitionLog {
+    /// Trips since the breaker last closed; drives the backoff.
+    consecutive_trips: u32,
+}
+
+/// One breaker's shared state.
+#[derive(Debug)]
+pub(crate) struct StateMachine {
+    pub(crate) config: Config,
+    pub(crate) clock: Clock,
+    word: AtomicU64,
+    /// When the current open period ends (valid while `Open`).
+    open_until: AtomicU64,
+    /// When the current state was entered.
+    entered_at: AtomicU64,
+    /// When half-open last made progress (entered, or a probe finished).
+    probe_progress_at: AtomicU64,
+    consecutive_failures: AtomicU32,
+    window: Option<SlidingWindow>,
+    state_changes: AtomicU64,
+    transitions: Mutex<TransitionLog>,
+    /// Woken on every transition and every returned probe permit (backpressure waiters).
+    pub(crate) changed: Arc<Notify>,
+    random: AtomicU64,
+}
+
+impl StateMachine {
+    pub(crate) fn new(config: Config) -> StateMachine {
+        let window = config.window.map(SlidingWindow::new);
+        StateMachine {
+            clock: Clock::new(),
+            word: AtomicU64::new(Word::CLOSED.pack()),
+            open_until: AtomicU64::new(0),
+            entered_at: AtomicU64::new(0),
+            probe_progress_at: AtomicU64::new(0),
+            consecutive_failures: AtomicU32::new(0),
+            window,
+            state_changes: AtomicU64::new(0),
+            transitions: Mutex::new(TransitionLog::default()),
+            changed: Arc::new(Notify::new()),
+            random: AtomicU64::new(
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish(),
+            ),
+            config,
+        }
+    }
+
+    pub(crate) fn word(&self) -> Word {
+        Word::unpack(self.word.load(Acquire))
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.word().state
+    }
+
+    /// Whether admission must note the start time (slow-call detection).
+    pub(crate) fn times_calls(&self) -> bool {
+        self.config.slow_call.is_some()
+    }
+
+    /// Whether recording an outcome needs the current time.
+    pub(crate) fn reads_clock_on_record(&self) -> bool {
+        self.times_calls() || self.window.as_ref().is_some_and(SlidingWindow::is_timed)
+    }
+
+    /// Whether `elapsed` makes a call slow.
+    pub(crate) fn is_slow(&self, elapsed: Nanos) -> bool {
+        self.config
+            .slow_call
+            .is_some_and(|slow| elapsed >= to_nanos(slow.threshold))
+    }
+
+    /// Decides whether a call may go ahead now.
+    pub(crate) fn admit(&self) -> Admission {
+        loop {
+            let word = self.word();
+            let kind = match word.state {
+                State::Closed => PermitKind::Closed,
+                State::MetricsOnly => PermitKind::MetricsOnly,
+                State::ForcedClosed => PermitKind::ForcedClosed,
+                State::Disabled => PermitKind::Disabled,
+                State::ForcedOpen => {
+                    return Admission::Rejected {
+                        state: State::ForcedOpen,
+                        retry_after: None,
+                    }
+                }
+                State::Open => {
+                    let now = self.clock.now();
+                    let until = self.open_until.load(Acquire);
+                    if now < until {
+                        return Admission::Rejected {
+                            state: State::Open,
+                            retry_after: Some(Duration::from_nanos(until - now)),
+                        };
+                    }
+                    if let Some(generation) =
+                        self.transition(word, State::HalfOpen, Reason::OpenDurationElapsed, true)
+                    {
+                        return Admission::Admitted {
+                            kind: PermitKind::Probe,
+                            generation,
+                        };
+                    }
+                    continue;
+                }
+                State::HalfOpen => {
+                    if u32::from(word.in_flight) < self.config.half_open_permits {
+                        let taken = Word {
+                            in_flight: word.in_flight + 1,
+                            ..word
+                        };
+                        if self.swap_word(word, taken) {
+                            return Admission::Admitted {
+                                kind: PermitKind::Probe,
+                                generation: word.generation,
+                            };
+                        }
+                        continue;
+                    }
+                    let now = self.clock.now();
+                    let deadline = self
+                        .probe_progress_at
+                        .load(Acquire)
+                        .saturating_add(to_nanos(self.config.half_open_max_wait));
+                    if now >= deadline {
+                        self.transition(word, State::Open, Reason::ProbeTimedOut, false);
+                        continue;
+                    }
+                    return Admission::Rejected {
+                        state: State::HalfOpen,
+                        retry_after: Some(Duration::from_nanos(deadline - now)),
+                    };
+                }
+            };
+            return Admission::Admitted {
+                kind,
+                generation: word.generation,
+            };
+        }
+    }
+
+    /// Records the outcome of a call admitted as `kind` in `generation`. Outcomes of an
+    /// earlier generation are stale: they judged a period that has already ended.
+    pub(crate) fn record(
+        &self,
+        kind: PermitKind,
+        generation: u32,
+        outcome: Outcome,
+        slow: bool,
+        now: Option<Nanos>,
+    ) {
+        match kind {
+            PermitKind::Closed => self.record_closed(State::Closed, generation, outcome, slow, now),
+            PermitKind::MetricsOnly => {
+                self.record_closed(State::MetricsOnly, generation, outcome, slow, now)
+            }
+            PermitKind::Probe => self.record_probe(generation, outcome, slow, now),
+            PermitKind::ForcedClosed | PermitKind::Disabled => {}
+        }
+    }
+
+    fn record_closed(
+        &self,
+        state: State,
+        generation: u32,
+        outcome: Outcome,
+        slow: bool,
+        now: Option<Nanos>,
+    ) {
+        let word = self.word();
+        if word.generation != generation || word.state != state || outcome == Outcome::Ignored {
+            return;
+        }
+        let failure = outcome == Outcome::Failure;
+        let mut trip = None;
+        if let Some(threshold) = self.config.consecutive_failures {
+            if failure {
+                let count = self
+                    .consecutive_failures
+                    .fetch_add(1, AcqRel)
+                    .saturating_add(1);
+                if count >= threshold {
+                    trip = Some(Reason::ConsecutiveFailures { count });
+                }
+            } else if self.consecutive_failures.load(Relaxed) != 0 {
+                self.consecutive_failures.store(0, Relaxed);
+            }
+        }
+        if let Some(window) = &self.window {
+            let stats = window.record(now.unwrap_or(0), failure, slow);
+            trip = trip.or_else(|| self.rate_rule_fired(&stats));
+        }
+        let Some(reason) = trip else { return };
+        if state == State::MetricsOnly {
+            tracing::info!(
+                breaker = %self.config.name,
+                %reason,
+                "circuit breaker would open (metrics-only mode)"
+            );
+        } else {
+            self.transition(word, State::Open, reason, false);
+        }
+    }
+
+    fn rate_rule_fired(&self, stats: &WindowStats) -> Option<Reason> {
+        if stats.calls < u64::from(self.config.minimum_calls) {
+            return None;
+        }
+        if let Some(threshold) = self.config.failure_rate {
+            let rate = stats.failure_rate();
+            if rate >= threshold {
+                return Some(Reason::FailureRate {
+                    rate,
+                    calls: stats.calls,
+                });
+            }
+        }
+        if let Some(slow) = self.config.slow_call {
+            let rate = stats.slow_rate();
+            if rate >= slow.rate {
+                return Some(Reason::SlowCallRate {
+                    rate,
+                    calls: stats.calls,
+                });
+            }
+        }
+        None
+    }
+
+    fn record_probe(&self, generation: u32, outcome: Outcome, slow: bool, now: Option<Nanos>) {
+        let now = now.unwrap_or_else(|| self.clock.now());
+        let failed = outcome == Outcome::Failure || (outcome == Outcome::Success && slow);
+        loop {
+            let word = self.word();
+            if word.generation != generation || word.state != State::HalfOpen {
+                return;
+            }
+            if failed {
+                self.transition(word, State::Open, Reason::ProbeFailed, false);
+                return;
+            }
+            self.probe_progress_at.fetch_max(now, AcqRel);
+            let succeeded = outcome == Outcome::Success;
+            let released = Word {
+                in_flight: word.in_flight.saturating_sub(1),
+                successes: word.successes.saturating_add(u16::from(succeeded)),
+                ..word
+            };
+            if !self.swap_word(word, released) {
+                continue;
+            }
+            if succeeded && u32::from(released.successes) >= self.config.half_open_successes {
+                self.transition(released, State::Closed, Reason::ProbesSucceeded, false);
+            } else {
+                self.changed.notify_waiters();
+            }
+            return;
+        }
+    }
+
+    /// Moves from `from` (state and generation) to `to`. Returns the new generation, or
+    /// `None` if another thread already moved on from `from`.
+    fn transition(&self, from: Word, to: State, reason: Reason, take_probe: bool) -> Option<u32> {
+        let mut log = self.lock_transitions();
+        let current = self.word();
+        if current.generation != from.generation || current.state != from.state {
+            return None;
+        }
+        Some(self.enter(&mut log, current, to, reason, take_probe))
+    }
+
+    /// Moves to `to` from whatever the state is (manual controls). With `force_reset`
+    /// a transition happens even if the state is already `to` (a fresh start).
+    pub(crate) fn force(&self, to: State, force_reset: bool) {
+        let mut log = self.lock_transitions();
+        let current = self.word();
+        if current.state == to && !force_reset {
+            return;
+        }
+        self.enter(&mut log, current, to, Reason::Manual, false);
+    }
+
+    /// Performs a transition. Must hold the transition lock: state and generation only
+    /// change under it, so the CAS loop below only retries for probe-count changes.
+    fn enter(
+        &self,
+        log: &mut TransitionLog,
+        current: Word,
+        to: State,
+        reason: Reason,
+        take_probe: bool,
+    ) -> u32 {
+        let now = self.clock.now();
+        let mut open_for = None;
+        match to {
+            State::Open => {
+                let duration = self.config.open_backoff.open_duration(
+                    self.config.open_duration,
+                    log.consecutive_trips,
+                    self.next_unit_random(),
+                );
+                log.consecutive_trips = log.consecutive_trips.saturating_add(1);
+                self.open_until
+                    .store(now.saturating_add(to_nanos(duration)), Release);
+                open_for = Some(duration);
+            }
+            State::Closed => {
+                log.consecutive_trips = 0;
+                self.consecutive_failures.store(0, Release);
+                if let Some(window) = &self.window {
+                    window.reset();
+                }
+            }
+            State::HalfOpen => self.probe_progress_at.store(now, Release),
+            State::ForcedOpen | State::ForcedClosed | State::Disabled | State::MetricsOnly => {}
+        }
+        self.entered_at.store(now, Release);
+        let mut seen = current;
+        let next = loop {
+            let mut next = seen.successor(to);
+            next.in_flight = u16::from(take_probe);
+            match self
+                .word
+                .compare_exchange(seen.pack(), next.pack(), AcqRel, Acquire)
+            {
+                Ok(_) => break next,
+                Err(actual) => seen = Word::unpack(actual),
+            }
+        };
+        self.state_changes.fetch_add(1, Relaxed);
+        let name = &*self.config.name;
+        let from = current.state;
+        match to {
+            State::Open => tracing::warn!(
+                breaker = name, %from, %reason, open_for = ?open_for.unwrap_or_default(),
+                "circuit breaker opened"
+            ),
+            State::HalfOpen => {
+                tracing::info!(breaker = name, %from, %reason, "circuit breaker half-open")
+            }
+            State::Closed => {
+                tracing::info!(breaker = name, %from, %reason, "circuit breaker closed")
+            }
+            _ => {
+                tracing::info!(breaker = name, %from, to = %to, "circuit breaker state set manually")
+            }
+        }
+        self.changed.notify_waiters();
+        next.generation
+    }
+
+    fn swap_word(&self, expected: Word, new: Word) -> bool {
+        self.word
+            .compare_exchange(expected.pack(), new.pack(), AcqRel, Acquire)
+            .is_ok()
+    }
+
+    fn lock_transitions(&self) -> MutexGuard<'_, TransitionLog> {
+        // The log holds plain counters that are valid after any panic, so a poisoned
+        // lock is safe to use.
+        self.transitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A uniform sample in `[0, 1)` (splitmix64), for backoff jitter.
+    fn next_unit_random(&self) -> f64 {
+        let mut z = self
+            .random
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Read-only view for metrics snapshots.
+    pub(crate) fn snapshot(&self, now: Nanos) -> MachineSnapshot {
+        let word = self.word();
+        let retry_after = match word.state {
+            State::Open => Some(Duration::from_nanos(
+                self.open_until.load(Acquire).saturating_sub(now),
+            )),
+            _ => None,
+        };
+        MachineSnapshot {
+            state: word.state,
+            probes_in_flight: u32::from(word.in_flight),
+            window: self.window.as_ref().map(|window| window.stats(now)),
+            consecutive_failures: self.consecutive_failures.load(Acquire),
+            state_changes: self.state_changes.load(Acquire),
+            entered_at: self.entered_at.load(Acquire),
+            retry_after,
+        }
+    }
+}
+
+/// What a metrics snapshot reads from the state machine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MachineSnapshot {
+    pub(crate) state: State,
+    pub(crate) probes_in_flight: u32,
+    pub(crate) window: Option<WindowStats>,
+    pub(crate) consecutive_failures: u32,
+    pub(crate) state_changes: u64,
+    pub(crate) entered_at: Nanos,
+    pub(crate) retry_after: Option<Duration>,
+}

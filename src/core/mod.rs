@@ -1,0 +1,15 @@
+//! The breaker itself, independent of Tower.
+//!
+//! - [`word`]: the packed atomic state word (state, probes in flight, probe successes,
+//!   generation) that every admission decision reads with one load.
+//! - [`window`]: lock-free count and time sliding windows.
+//! - [`machine`]: the state machine: admission, outcome recording, transitions.
+//! - [`lane`]: striped per-thread counters, so the closed success path writes no shared
+//!   cache line, and [`Permit`], the ticket a call carries from admission to outcome.
+
+pub(crate) mod lane;
+pub(crate) mod machine;
+pub(crate) mod window;
+pub(crate) mod word;
+
+pub use lane::Permit;

@@ -1,0 +1,94 @@
+//! [`ResponseFuture`]: carries a call's permit until the inner future finishes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::{CircuitOpen, Classify, Error, Permit};
+
+pin_project! {
+    /// The future returned by [`CircuitBreakerService`](crate::CircuitBreakerService).
+    ///
+    /// It either resolves at once to a rejection, or drives the inner future and then
+    /// records the classified outcome. Dropped before completion, it returns its permit
+    /// (a half-open probe slot is freed) and records [`Ignored`](crate::Outcome::Ignored).
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        state: ResponseState<F, C>,
+    }
+}
+
+pin_project! {
+    #[project = ResponseStateProj]
+    enum ResponseState<F, C> {
+        Called {
+            #[pin]
+            future: F,
+            permit: Option<Permit>,
+            classifier: C,
+        },
+        Rejected {
+            open: Option<CircuitOpen>,
+        },
+    }
+}
+
+impl<F, C> ResponseFuture<F, C> {
+    pub(crate) fn called(future: F, permit: Permit, classifier: C) -> Self {
+        ResponseFuture {
+            state: ResponseState::Called {
+                future,
+                permit: Some(permit),
+                classifier,
+            },
+        }
+    }
+
+    pub(crate) fn rejected(open: CircuitOpen) -> Self {
+        ResponseFuture {
+            state: ResponseState::Rejected { open: Some(open) },
+        }
+    }
+}
+
+impl<F, C, Res, E> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<Res, E>>,
+    C: Classify<Res, E>,
+{
+    type Output = Result<Res, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            ResponseStateProj::Called {
+                future,
+                permit,
+                classifier,
+            } => {
+                let result = ready!(future.poll(cx));
+                if let Some(permit) = permit.take() {
+                    permit.record(classifier.classify(result.as_ref()));
+                }
+                Poll::Ready(result.map_err(Error::Inner))
+            }
+            ResponseStateProj::Rejected { open } => Poll::Ready(Err(Error::Open(
+                open.take()
+                    .expect("ResponseFuture polled after it completed"),
+            ))),
+        }
+    }
+}
+
+impl<F, C> std::fmt::Debug for ResponseFuture<F, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            ResponseState::Called { .. } => "called",
+            ResponseState::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}

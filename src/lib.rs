@@ -1,0 +1,79 @@
+//! A circuit breaker as [Tower](https://docs.rs/tower) middleware.
+//!
+//! [`CircuitBreakerLayer`] wraps any [`tower::Service`]. While the downstream is
+//! healthy, calls flow and the breaker counts their outcomes (one atomic load per call;
+//! the success path writes no shared cache line). When a trip rule fires (consecutive
+//! failures, failure rate or slow-call rate over a count or time window), the breaker
+//! opens and fails calls fast with [`CircuitOpen`], without touching the downstream.
+//! After the open duration (growing with an optional exponential [`Backoff`]) it
+//! admits a bounded number of half-open probes and closes again on its own once enough
+//! of them succeed.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_circuit_breaker::ConfigError> {
+//! let cfg = Config::builder()
+//!     .name("inventory")
+//!     .consecutive_failures(3)
+//!     .open_duration(Duration::from_secs(30))
+//!     .build()?;
+//! let layer = CircuitBreakerLayer::new(cfg);
+//! let svc = ServiceBuilder::new()
+//!     .layer(layer.clone())
+//!     .service(service_fn(|_: ()| async { Err::<(), _>("downstream is sick") }));
+//!
+//! for _ in 0..3 {
+//!     let _ = svc.clone().oneshot(()).await; // three failures trip the breaker
+//! }
+//! assert_eq!(layer.breaker().state(), State::Open);
+//! match svc.oneshot(()).await {
+//!     Err(Error::Open(open)) => assert!(open.retry_after.is_some()), // failed fast
+//!     other => panic!("expected a fast rejection, got {other:?}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The crate is split by concern: the state machine in `core` knows nothing of Tower,
+//! and the Tower glue ([`CircuitBreakerLayer`], [`CircuitBreakerService`],
+//! [`ResponseFuture`]) knows nothing of windows. All time is read through
+//! [`tokio::time::Instant`], so tests with paused Tokio time drive the breaker
+//! deterministically.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod breaker;
+mod classify;
+mod clock;
+mod config;
+mod core;
+mod error;
+mod future;
+mod layer;
+mod metrics;
+mod service;
+mod state;
+
+pub use crate::breaker::CircuitBreaker;
+pub use crate::classify::{Classify, DefaultClassifier, Outcome};
+pub use crate::config::{
+    Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN, MAX_TIME_BUCKETS,
+};
+pub use crate::core::Permit;
+pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
+pub use crate::future::ResponseFuture;
+pub use crate::layer::CircuitBreakerLayer;
+pub use crate::metrics::Metrics;
+pub use crate::service::CircuitBreakerService;
+pub use crate::state::{Health, State};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

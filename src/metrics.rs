@@ -1,0 +1,54 @@
+//! A point-in-time view of one breaker's counters and state.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::State;
+
+/// A snapshot of a breaker, from [`CircuitBreaker::metrics`](crate::CircuitBreaker::metrics).
+///
+/// Counters are totals since the breaker was created and never go down;
+/// `calls == successes + failures + ignored + rejected` always holds.
+/// Rates come from the sliding window when one is configured, otherwise from the
+/// lifetime totals.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// The current state.
+    pub state: State,
+    /// Every call the breaker saw: admitted and finished, plus rejected.
+    pub calls: u64,
+    /// Admitted calls classified as successes.
+    pub successes: u64,
+    /// Admitted calls classified as failures.
+    pub failures: u64,
+    /// Admitted calls classified as ignored, or cancelled before finishing.
+    pub ignored: u64,
+    /// Calls rejected without reaching the inner service.
+    pub rejected: u64,
+    /// Finished calls slower than the slow-call threshold.
+    pub slow_calls: u64,
+    /// Calls currently in the sliding window (0 without a window).
+    pub window_calls: u64,
+    /// Failure rate in `0.0..=1.0`.
+    pub failure_rate: f64,
+    /// Slow-call rate in `0.0..=1.0`.
+    pub slow_call_rate: f64,
+    /// The current run of consecutive failures while closed.
+    pub consecutive_failures: u32,
+    /// Half-open probes admitted and not finished.
+    pub probes_in_flight: u32,
+    /// Number of state transitions so far.
+    pub state_changes: u64,
+    /// When the latest failure was recorded.
+    pub last_failure_at: Option<Instant>,
+    /// When a recent success was recorded. Exact when the breaker reads the clock per
+    /// call anyway (slow-call detection or a time window); otherwise sampled every 64th
+    /// success per thread so that the success path does not read the clock.
+    pub last_success_at: Option<Instant>,
+    /// How long the breaker has been in its current state.
+    pub time_in_state: Duration,
+    /// While open: time left until probing may begin.
+    pub retry_after: Option<Duration>,
+}

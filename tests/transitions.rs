@@ -1,0 +1,365 @@
+//! Every state transition of the breaker, driven through the Tower service and the
+//! handle in paused Tokio time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tower::{Service, ServiceExt};
+use tower_circuit_breaker::{Backoff, CircuitBreaker, Config, Error, Outcome, State, Window};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn trip_on_first_failure() -> tower_circuit_breaker::ConfigBuilder {
+    builder()
+        .consecutive_failures(1)
+        .open_duration(10 * SECOND)
+        .half_open_permits(1)
+        .half_open_successes(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_to_open_on_consecutive_failures() {
+    let (mut svc, _) = guarded(trip_on_first_failure().build().unwrap(), Mode::Fail);
+    assert_eq!(svc.breaker().state(), State::Closed);
+    calls(&mut svc, 1).await;
+    assert_eq!(svc.breaker().state(), State::Open);
+    assert_eq!(svc.breaker().metrics().state_changes, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_to_half_open_only_after_the_open_duration() {
+    let (mut svc, backend) = guarded(trip_on_first_failure().build().unwrap(), Mode::Fail);
+    calls(&mut svc, 1).await;
+    tokio::time::advance(10 * SECOND - Duration::from_nanos(1)).await;
+    assert!(is_rejection(&call(&mut svc).await));
+    assert_eq!(svc.breaker().state(), State::Open, "state() is a pure read");
+    tokio::time::advance(Duration::from_nanos(1)).await;
+    assert_eq!(
+        svc.breaker().state(),
+        State::Open,
+        "moves only when a call arrives"
+    );
+    backend.set(Mode::Hang);
+    svc.ready().await.unwrap();
+    assert_eq!(svc.breaker().state(), State::HalfOpen);
+    assert_eq!(svc.breaker().metrics().probes_in_flight, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_to_closed_after_enough_successes() {
+    let config = trip_on_first_failure()
+        .half_open_permits(2)
+        .half_open_successes(3)
+        .build()
+        .unwrap();
+    let (mut svc, backend) = guarded(config, Mode::Fail);
+    calls(&mut svc, 1).await;
+    tokio::time::advance(10 * SECOND).await;
+    backend.set(Mode::Succeed);
+    calls(&mut svc, 2).await;
+    assert_eq!(
+        svc.breaker().state(),
+        State::HalfOpen,
+        "a finished probe frees its permit"
+    );
+    calls(&mut svc, 1).await;
+    assert_eq!(svc.breaker().state(), State::Closed);
+    let metrics = svc.breaker().metrics();
+    assert_eq!(
+        (metrics.consecutive_failures, metrics.state_changes),
+        (0, 3)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_to_open_on_a_failed_probe() {
+    let config = trip_on_first_failure()
+        .half_open_successes(2)
+        .half_open_permits(2)
+        .build()
+        .unwrap();
+    let (mut svc, backend) = guarded(config, Mode::Fail);
+    calls(&mut svc, 1).await;
+    tokio::time::advance(10 * SECOND).await;
+    backend.set(Mode::Succeed);
+    calls(&mut svc, 1).await;
+    backend.set(Mode::Fail);
+    calls(&mut svc, 1).await;
+    assert_eq!(
+        svc.breaker().state(),
+        State::Open,
+        "any failed probe reopens"
+    );
+    assert_eq!(svc.breaker().metrics().retry_after, Some(10 * SECOND));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ignored_probe_frees_its_permit_without_deciding() {
+    let breaker = CircuitBreaker::new(trip_on_first_failure().build().unwrap());
+    breaker.try_acquire().unwrap().failure();
+    tokio::time::advance(10 * SECOND).await;
+    let probe = breaker.try_acquire().unwrap();
+    assert!(probe.is_probe());
+    assert_eq!(breaker.try_acquire().unwrap_err().state, State::HalfOpen);
+    probe.record(Outcome::Ignored);
+    assert_eq!(breaker.state(), State::HalfOpen);
+    breaker.try_acquire().unwrap().success();
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hung_probe_reopens_after_half_open_max_wait() {
+    let config = trip_on_first_failure()
+        .half_open_max_wait(5 * SECOND)
+        .build()
+        .unwrap();
+    let (mut svc, backend) = guarded(config, Mode::Fail);
+    calls(&mut svc, 1).await;
+    tokio::time::advance(10 * SECOND).await;
+    backend.set(Mode::Hang);
+    svc.ready().await.unwrap();
+    let hung = svc.call(1); // holds the only permit and never finishes
+    let rejected = call(&mut svc).await;
+    match rejected {
+        Err(Error::Open(open)) => {
+            assert_eq!(open.state, State::HalfOpen);
+            assert_eq!(open.retry_after, Some(5 * SECOND));
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    tokio::time::advance(5 * SECOND).await;
+    assert!(is_rejection(&call(&mut svc).await));
+    assert_eq!(
+        svc.breaker().state(),
+        State::Open,
+        "the hung probe no longer wedges half-open"
+    );
+    // The next half-open period admits a fresh probe although the old one still hangs.
+    tokio::time::advance(10 * SECOND).await;
+    backend.set(Mode::Succeed);
+    calls(&mut svc, 1).await;
+    assert_eq!(svc.breaker().state(), State::Closed);
+    drop(hung); // its stale permit changes nothing
+    assert_eq!(svc.breaker().state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_probe_counts_as_failed() {
+    let config = trip_on_first_failure()
+        .slow_call(2 * SECOND, 0.5)
+        .build()
+        .unwrap();
+    let (mut svc, backend) = guarded(config, Mode::Fail);
+    calls(&mut svc, 1).await;
+    tokio::time::advance(10 * SECOND).await;
+    backend.set(Mode::Slow(3 * SECOND));
+    calls(&mut svc, 1).await;
+    assert_eq!(svc.breaker().state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_call_rate_opens() {
+    let config = builder()
+        .slow_call(SECOND, 0.5)
+        .sliding_window(Window::count(4))
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    let (mut svc, backend) = guarded(config, Mode::Succeed);
+    calls(&mut svc, 2).await;
+    backend.set(Mode::Slow(2 * SECOND));
+    calls(&mut svc, 1).await;
+    assert_eq!(svc.breaker().state(), State::Closed);
+    calls(&mut svc, 1).await;
+    assert_eq!(svc.breaker().state(), State::Open);
+    let metrics = svc.breaker().metrics();
+    assert_eq!((metrics.slow_calls, metrics.failures), (2, 0));
+    assert!((metrics.slow_call_rate - 0.5).abs() < 1e-9);
+}
+
+#[tokio::test(start_paused = true)]
+async fn both_rules_open_on_whichever_fires_first() {
+    let config = builder()
+        .consecutive_failures(3)
+        .failure_rate(0.5)
+        .sliding_window(Window::count(10))
+        .minimum_calls(10)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::new(config.clone());
+    for _ in 0..3 {
+        breaker.try_acquire().unwrap().failure();
+    }
+    assert_eq!(breaker.state(), State::Open, "consecutive rule fired first");
+
+    let breaker = CircuitBreaker::new(config);
+    for i in 0..10 {
+        let permit = breaker.try_acquire().unwrap();
+        if i % 2 == 0 {
+            permit.failure()
+        } else {
+            permit.success()
+        }
+    }
+    assert_eq!(breaker.state(), State::Open, "rate rule fired first");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ignored_outcomes_neither_count_nor_reset() {
+    let breaker = CircuitBreaker::new(builder().consecutive_failures(3).build().unwrap());
+    breaker.try_acquire().unwrap().failure();
+    breaker.try_acquire().unwrap().failure();
+    for _ in 0..10 {
+        breaker.try_acquire().unwrap().record(Outcome::Ignored);
+    }
+    assert_eq!(breaker.metrics().consecutive_failures, 2);
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(breaker.metrics().ignored, 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn outcomes_from_an_earlier_period_are_stale() {
+    let breaker = CircuitBreaker::new(
+        trip_on_first_failure()
+            .consecutive_failures(2)
+            .build()
+            .unwrap(),
+    );
+    let slow_failure = breaker.try_acquire().unwrap(); // admitted while closed
+    breaker.try_acquire().unwrap().failure();
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(breaker.state(), State::Open);
+    breaker.reset();
+    slow_failure.failure(); // finishes after the reset: judged the old period
+    assert_eq!(breaker.metrics().consecutive_failures, 0);
+    assert_eq!(
+        breaker.metrics().failures,
+        3,
+        "still counted in the metrics"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn exponential_backoff_grows_per_trip_and_resets_on_close() {
+    let config = trip_on_first_failure()
+        .open_backoff(Backoff::exponential(2.0, 35 * SECOND))
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::new(config);
+    breaker.try_acquire().unwrap().failure();
+    for expected in [10, 20, 35, 35] {
+        assert_eq!(breaker.metrics().retry_after, Some(expected * SECOND));
+        tokio::time::advance(expected * SECOND).await;
+        breaker.try_acquire().unwrap().failure(); // the probe fails: reopen, longer
+    }
+    tokio::time::advance(35 * SECOND).await;
+    breaker.try_acquire().unwrap().success();
+    assert_eq!(breaker.state(), State::Closed);
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(
+        breaker.metrics().retry_after,
+        Some(10 * SECOND),
+        "backoff reset on close"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_stays_within_its_bounds() {
+    let config = trip_on_first_failure()
+        .open_backoff(Backoff::constant().jitter(0.2))
+        .build()
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        let breaker = CircuitBreaker::new(config.clone());
+        breaker.try_acquire().unwrap().failure();
+        let open_for = breaker.metrics().retry_after.unwrap();
+        assert!(
+            open_for >= 8 * SECOND && open_for <= 12 * SECOND,
+            "{open_for:?}"
+        );
+        seen.insert(open_for);
+    }
+    assert!(seen.len() > 1, "jitter must vary the open duration");
+}
+
+#[tokio::test(start_paused = true)]
+async fn manual_controls_override_and_reset_restores() {
+    let (mut svc, backend) = guarded(trip_on_first_failure().build().unwrap(), Mode::Succeed);
+    let breaker = svc.breaker().clone();
+
+    breaker.force_open();
+    assert_eq!(breaker.state(), State::ForcedOpen);
+    match call(&mut svc).await {
+        Err(Error::Open(open)) => {
+            assert_eq!((open.state, open.retry_after), (State::ForcedOpen, None))
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    tokio::time::advance(1000 * SECOND).await;
+    assert!(
+        is_rejection(&call(&mut svc).await),
+        "forced open does not time out"
+    );
+    assert_eq!(backend.hits(), 0);
+
+    backend.set(Mode::Fail);
+    breaker.force_closed();
+    calls(&mut svc, 5).await;
+    assert_eq!(breaker.state(), State::ForcedClosed, "never trips");
+    assert_eq!(breaker.metrics().failures, 5, "but counts");
+
+    breaker.disable();
+    calls(&mut svc, 5).await;
+    assert_eq!(breaker.state(), State::Disabled);
+    assert_eq!(breaker.metrics().failures, 5, "records nothing");
+
+    breaker.metrics_only();
+    calls(&mut svc, 5).await;
+    assert_eq!(
+        breaker.state(),
+        State::MetricsOnly,
+        "would trip, but only logs"
+    );
+    assert_eq!(breaker.metrics().failures, 10);
+    assert_eq!(
+        breaker.metrics().consecutive_failures,
+        5,
+        "rules are evaluated"
+    );
+
+    breaker.reset();
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.metrics().consecutive_failures, 0);
+    calls(&mut svc, 1).await;
+    assert_eq!(breaker.state(), State::Open, "normal rules again");
+    assert_eq!(backend.hits(), 16);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reset_from_open_and_half_open() {
+    let breaker = CircuitBreaker::new(trip_on_first_failure().build().unwrap());
+    breaker.try_acquire().unwrap().failure();
+    breaker.reset();
+    assert_eq!(breaker.state(), State::Closed);
+    breaker.try_acquire().unwrap().failure();
+    tokio::time::advance(10 * SECOND).await;
+    let probe = breaker.try_acquire().unwrap();
+    assert_eq!(breaker.state(), State::HalfOpen);
+    breaker.reset();
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.metrics().probes_in_flight, 0);
+    probe.failure(); // stale: the reset ended its period
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn repeated_manual_control_is_one_transition() {
+    let breaker = CircuitBreaker::new(Config::default());
+    breaker.force_open();
+    breaker.force_open();
+    assert_eq!(breaker.metrics().state_changes, 1);
+}
