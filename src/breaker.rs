@@ -64,6 +64,7 @@ impl CircuitBreaker {
     }
 
     /// The configuration the breaker was built with.
+    #[inline]
     pub fn config(&self) -> &Config {
         &self.shared.machine.config
     }
@@ -87,6 +88,7 @@ impl CircuitBreaker {
         self.lane().try_acquire(true)
     }
 
+    #[inline]
     pub(crate) fn lane(&self) -> &Arc<Lane> {
         self.shared.lanes.current()
     }

@@ -26,6 +26,7 @@ impl Clock {
     }
 
     /// Nanoseconds elapsed since the origin, saturating after ~584 years.
+    #[inline]
     pub(crate) fn now(&self) -> Nanos {
         to_nanos(Instant::now().saturating_duration_since(self.origin))
     }

@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::clock::Nanos;
@@ -45,6 +45,7 @@ pub(crate) struct Counters {
 impl Lane {
     /// Asks to make a call. A rejection is counted when `count_rejection` is set (it is
     /// not while a backpressure caller only checks whether to keep waiting).
+    #[inline]
     pub(crate) fn try_acquire(
         self: &Arc<Self>,
         count_rejection: bool,
@@ -79,6 +80,7 @@ impl Lane {
         self.counters.rejected.fetch_add(1, Relaxed);
     }
 
+    #[inline]
     fn count(&self, outcome: Outcome, slow: bool, now: Option<Nanos>) {
         let counters = &self.counters;
         match outcome {
@@ -121,6 +123,7 @@ thread_local! {
 }
 
 /// A small number fixed per thread, handed out in creation order.
+#[inline]
 fn thread_slot() -> usize {
     THREAD_SLOT
         .try_with(|slot| {
@@ -135,13 +138,20 @@ fn thread_slot() -> usize {
         .unwrap_or(0)
 }
 
+/// Lanes per breaker, computed once: `available_parallelism` reads cgroup files.
+fn lane_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (cores * 2).next_power_of_two().min(64)
+    })
+}
+
 impl Lanes {
     /// Two lanes per available core, a power of two, at most 64.
     pub(crate) fn new(machine: &Arc<StateMachine>) -> Lanes {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let count = (cores * 2).next_power_of_two().min(64);
         Lanes {
-            lanes: (0..count)
+            lanes: (0..lane_count())
                 .map(|_| {
                     Arc::new(Lane {
                         machine: Arc::clone(machine),
@@ -154,6 +164,7 @@ impl Lanes {
     }
 
     /// The calling thread's lane.
+    #[inline]
     pub(crate) fn current(&self) -> &Arc<Lane> {
         &self.lanes[thread_slot() & (self.lanes.len() - 1)]
     }
@@ -182,6 +193,7 @@ pub struct Permit {
 
 impl Permit {
     /// Reports the call's outcome.
+    #[inline]
     pub fn record(mut self, outcome: Outcome) {
         self.settle(outcome);
     }
@@ -210,6 +222,7 @@ impl Permit {
         ))
     }
 
+    #[inline]
     fn settle(&mut self, outcome: Outcome) {
         if self.settled {
             return;
@@ -232,7 +245,11 @@ impl Permit {
 }
 
 impl Drop for Permit {
+    #[inline]
     fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
         let outcome = if std::thread::panicking() {
             Outcome::Failure
         } else {

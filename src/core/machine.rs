@@ -132,6 +132,7 @@ impl StateMachine {
         }
     }
 
+    #[inline]
     pub(crate) fn word(&self) -> Word {
         Word::unpack(self.word.load(Acquire))
     }
@@ -141,11 +142,13 @@ impl StateMachine {
     }
 
     /// Whether admission must note the start time (slow-call detection).
+    #[inline]
     pub(crate) fn times_calls(&self) -> bool {
         self.config.slow_call.is_some()
     }
 
     /// Whether recording an outcome needs the current time.
+    #[inline]
     pub(crate) fn reads_clock_on_record(&self) -> bool {
         self.times_calls() || self.window.as_ref().is_some_and(SlidingWindow::is_timed)
     }
@@ -157,8 +160,22 @@ impl StateMachine {
             .is_some_and(|slow| elapsed >= to_nanos(slow.threshold))
     }
 
-    /// Decides whether a call may go ahead now.
+    /// Decides whether a call may go ahead now. The closed case is one load, inlined
+    /// into the caller; every other state takes the out-of-line path.
+    #[inline]
     pub(crate) fn admit(&self) -> Admission {
+        let word = self.word();
+        if word.state == State::Closed {
+            return Admission::Admitted {
+                kind: PermitKind::Closed,
+                generation: word.generation,
+            };
+        }
+        self.admit_slow()
+    }
+
+    #[inline(never)]
+    fn admit_slow(&self) -> Admission {
         loop {
             let word = self.word();
             let kind = match word.state {
@@ -229,6 +246,7 @@ impl StateMachine {
 
     /// Records the outcome of a call admitted as `kind` in `generation`. Outcomes of an
     /// earlier generation are stale: they judged a period that has already ended.
+    #[inline]
     pub(crate) fn record(
         &self,
         kind: PermitKind,
@@ -247,6 +265,7 @@ impl StateMachine {
         }
     }
 
+    #[inline]
     fn record_closed(
         &self,
         state: State,
@@ -278,7 +297,13 @@ impl StateMachine {
             let stats = window.record(now.unwrap_or(0), failure, slow);
             trip = trip.or_else(|| self.rate_rule_fired(&stats));
         }
-        let Some(reason) = trip else { return };
+        if let Some(reason) = trip {
+            self.trip(word, state, reason);
+        }
+    }
+
+    #[inline(never)]
+    fn trip(&self, word: Word, state: State, reason: Reason) {
         if state == State::MetricsOnly {
             tracing::info!(
                 breaker = %self.config.name,
