@@ -26,7 +26,7 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            permit: Option<Permit>,
+            permit: Permit,
             classifier: C,
         },
         Rejected {
@@ -40,7 +40,7 @@ impl<F, C> ResponseFuture<F, C> {
         ResponseFuture {
             state: ResponseState::Called {
                 future,
-                permit: Some(permit),
+                permit,
                 classifier,
             },
         }
@@ -68,9 +68,7 @@ where
                 classifier,
             } => {
                 let result = ready!(future.poll(cx));
-                if let Some(permit) = permit.take() {
-                    permit.record(classifier.classify(result.as_ref()));
-                }
+                permit.settle(classifier.classify(result.as_ref()));
                 Poll::Ready(result.map_err(Error::Inner))
             }
             ResponseStateProj::Rejected { open } => Poll::Ready(Err(Error::Open(

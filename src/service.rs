@@ -37,6 +37,8 @@ pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     classifier: C,
     admission: Option<Admission>,
     waiting: Option<Pin<Box<Waiting>>>,
+    /// Copy of the config's `backpressure`, read on every `poll_ready`.
+    backpressure: bool,
 }
 
 /// What `poll_ready` decided for the next `call`.
@@ -67,6 +69,7 @@ impl<S, C> CircuitBreakerService<S, C> {
     /// Guards `inner` with `breaker`, classifying results with `classifier`.
     pub fn with_classifier(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {
         CircuitBreakerService {
+            backpressure: breaker.config().backpressure,
             inner,
             breaker,
             classifier,
@@ -96,19 +99,22 @@ impl<S, C> CircuitBreakerService<S, C> {
     }
 
     /// Decides the next call's admission. `Ready` once decided; `Pending` only while a
-    /// backpressure wait is in progress.
+    /// backpressure wait is in progress. The closed fast path is in `poll_ready`.
+    #[inline(never)]
     fn poll_admission(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             if self.admission.is_some() {
                 return Poll::Ready(());
             }
-            let backpressure = self.breaker.config().backpressure;
+            let backpressure = self.backpressure;
             let lane = self.breaker.lane();
             let open = match lane.try_acquire(!backpressure) {
                 Ok(permit) => {
                     self.admission = Some(Admission::Admitted(permit));
-                    self.waiting = None;
-                    continue;
+                    if self.waiting.is_some() {
+                        self.waiting = None;
+                    }
+                    return Poll::Ready(());
                 }
                 Err(open) => open,
             };
@@ -155,9 +161,17 @@ where
     type Error = Error<S::Error>;
     type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.poll_admission(cx).is_pending() {
-            return Poll::Pending;
+        if self.admission.is_none() {
+            match self.breaker.lane().try_acquire_closed() {
+                Some(permit) => self.admission = Some(Admission::Admitted(permit)),
+                None => {
+                    if self.poll_admission(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+            }
         }
         if let Some(Admission::Rejected(_)) = self.admission {
             // Open: the inner service is not polled, no capacity is reserved.

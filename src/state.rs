@@ -28,6 +28,7 @@ pub enum State {
 }
 
 impl State {
+    #[cfg(test)]
     pub(crate) const ALL: [State; 7] = [
         State::Closed,
         State::Open,
@@ -38,12 +39,18 @@ impl State {
         State::MetricsOnly,
     ];
 
+    #[inline]
     pub(crate) fn from_bits(bits: u8) -> State {
         // Only values written by `State as u8` are ever stored.
-        Self::ALL
-            .get(usize::from(bits))
-            .copied()
-            .unwrap_or(State::Closed)
+        match bits {
+            1 => State::Open,
+            2 => State::HalfOpen,
+            3 => State::ForcedOpen,
+            4 => State::ForcedClosed,
+            5 => State::Disabled,
+            6 => State::MetricsOnly,
+            _ => State::Closed,
+        }
     }
 
     /// A stable lower-case name, e.g. `"half_open"`, for logs and metric labels.

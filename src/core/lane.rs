@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use crate::clock::Nanos;
 use crate::core::machine::{Admission, PermitKind, StateMachine};
-use crate::{CircuitOpen, Outcome};
+use crate::core::word::Word;
+use crate::{CircuitOpen, Outcome, State};
 
 /// Success timestamps are sampled on every `SUCCESS_STAMP_EVERY`-th success of a lane,
 /// unless the clock is read anyway, so the success path does not read the clock.
@@ -25,6 +26,13 @@ pub(crate) struct Lane {
     pub(crate) machine: Arc<StateMachine>,
     /// This lane's own copy of the name, so rejections clone a lane-local `Arc`.
     name: Arc<str>,
+    /// Copy of [`StateMachine::times_calls`], one pointer hop closer.
+    times_calls: bool,
+    /// Copy of [`StateMachine::reads_clock_on_record`].
+    reads_clock_on_record: bool,
+    /// A closed success only bumps a counter and ends a failure streak: no window to
+    /// feed and no clock to read.
+    plain_success: bool,
     pub(crate) counters: Counters,
 }
 
@@ -43,6 +51,22 @@ pub(crate) struct Counters {
 }
 
 impl Lane {
+    /// The closed-state fast path of [`try_acquire`](Self::try_acquire): one load, and
+    /// `None` whenever anything else than a plain closed admission is due.
+    #[inline]
+    pub(crate) fn try_acquire_closed(self: &Arc<Self>) -> Option<Permit> {
+        let bits = self.machine.word_bits();
+        if bits & 0xFF != State::Closed as u64 || self.times_calls {
+            return None;
+        }
+        Some(Permit {
+            lane: Arc::clone(self),
+            kind: Some(PermitKind::Closed),
+            generation: Word::unpack(bits).generation,
+            started_at: 0,
+        })
+    }
+
     /// Asks to make a call. A rejection is counted when `count_rejection` is set (it is
     /// not while a backpressure caller only checks whether to keep waiting).
     #[inline]
@@ -53,14 +77,13 @@ impl Lane {
         match self.machine.admit() {
             Admission::Admitted { kind, generation } => Ok(Permit {
                 lane: Arc::clone(self),
-                kind,
+                kind: Some(kind),
                 generation,
-                started_at: if self.machine.times_calls() {
-                    Some(self.machine.clock.now())
+                started_at: if self.times_calls {
+                    self.machine.clock.now().saturating_add(1)
                 } else {
-                    None
+                    0
                 },
-                settled: false,
             }),
             Admission::Rejected { state, retry_after } => {
                 if count_rejection {
@@ -81,18 +104,25 @@ impl Lane {
     }
 
     #[inline]
+    fn count_success(&self, now: Option<Nanos>) {
+        let before = self.counters.successes.fetch_add(1, Relaxed);
+        if now.is_some() || before % SUCCESS_STAMP_EVERY == 0 {
+            self.stamp_success(now);
+        }
+    }
+
+    #[inline(never)]
+    fn stamp_success(&self, now: Option<Nanos>) {
+        let at = now.unwrap_or_else(|| self.machine.clock.now());
+        self.counters
+            .last_success_at
+            .fetch_max(at.saturating_add(1), Relaxed);
+    }
+
     fn count(&self, outcome: Outcome, slow: bool, now: Option<Nanos>) {
         let counters = &self.counters;
         match outcome {
-            Outcome::Success => {
-                let before = counters.successes.fetch_add(1, Relaxed);
-                if now.is_some() || before % SUCCESS_STAMP_EVERY == 0 {
-                    let at = now.unwrap_or_else(|| self.machine.clock.now());
-                    counters
-                        .last_success_at
-                        .fetch_max(at.saturating_add(1), Relaxed);
-                }
-            }
+            Outcome::Success => self.count_success(now),
             Outcome::Failure => {
                 counters.failures.fetch_add(1, Relaxed);
                 let at = now.unwrap_or_else(|| self.machine.clock.now());
@@ -156,6 +186,9 @@ impl Lanes {
                     Arc::new(Lane {
                         machine: Arc::clone(machine),
                         name: Arc::from(&*machine.config.name),
+                        times_calls: machine.times_calls(),
+                        reads_clock_on_record: machine.reads_clock_on_record(),
+                        plain_success: !machine.reads_clock_on_record() && !machine.has_window(),
                         counters: Counters::default(),
                     })
                 })
@@ -185,10 +218,11 @@ impl Lanes {
 #[must_use = "a permit records nothing until its outcome is reported"]
 pub struct Permit {
     lane: Arc<Lane>,
-    kind: PermitKind,
+    /// `None` once the outcome is recorded.
+    kind: Option<PermitKind>,
     generation: u32,
-    started_at: Option<Nanos>,
-    settled: bool,
+    /// Admission time + 1 when the breaker times calls, 0 otherwise.
+    started_at: Nanos,
 }
 
 impl Permit {
@@ -210,44 +244,56 @@ impl Permit {
 
     /// Whether this permit is one of the limited half-open probes.
     pub fn is_probe(&self) -> bool {
-        self.kind == PermitKind::Probe
+        self.kind == Some(PermitKind::Probe)
     }
 
     /// Time since the permit was granted, when the breaker times calls (slow-call
     /// detection on); `None` otherwise.
     pub fn elapsed(&self) -> Option<Duration> {
-        let started = self.started_at?;
+        let started = self.started_at.checked_sub(1)?;
         Some(Duration::from_nanos(
             self.lane.machine.clock.now().saturating_sub(started),
         ))
     }
 
+    /// Records `outcome` unless an outcome was already recorded.
     #[inline]
-    fn settle(&mut self, outcome: Outcome) {
-        if self.settled {
+    pub(crate) fn settle(&mut self, outcome: Outcome) {
+        let Some(kind) = self.kind.take() else {
+            return;
+        };
+        let lane = &*self.lane;
+        if kind == PermitKind::Closed && outcome == Outcome::Success && lane.plain_success {
+            lane.count_success(None);
+            lane.machine.record_closed_success(self.generation);
             return;
         }
-        self.settled = true;
-        if self.kind == PermitKind::Disabled {
+        self.settle_slow(kind, outcome);
+    }
+
+    #[inline(never)]
+    fn settle_slow(&self, kind: PermitKind, outcome: Outcome) {
+        if kind == PermitKind::Disabled {
             return;
         }
-        let machine = &self.lane.machine;
-        let now = machine.reads_clock_on_record().then(|| machine.clock.now());
-        let slow = match (self.started_at, now) {
+        let lane = &*self.lane;
+        let now = lane.reads_clock_on_record.then(|| lane.machine.clock.now());
+        let slow = match (self.started_at.checked_sub(1), now) {
             (Some(started), Some(now)) if outcome != Outcome::Ignored => {
-                machine.is_slow(now.saturating_sub(started))
+                lane.machine.is_slow(now.saturating_sub(started))
             }
             _ => false,
         };
-        self.lane.count(outcome, slow, now);
-        machine.record(self.kind, self.generation, outcome, slow, now);
+        lane.count(outcome, slow, now);
+        lane.machine
+            .record(kind, self.generation, outcome, slow, now);
     }
 }
 
 impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
-        if self.settled {
+        if self.kind.is_none() {
             return;
         }
         let outcome = if std::thread::panicking() {

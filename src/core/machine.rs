@@ -265,6 +265,33 @@ impl StateMachine {
         }
     }
 
+    /// Whether outcomes feed a sliding window.
+    pub(crate) fn has_window(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// The packed state word, for fast paths that only compare bits.
+    #[inline]
+    pub(crate) fn word_bits(&self) -> u64 {
+        self.word.load(Acquire)
+    }
+
+    /// The closed-success fast path (no window, no timing): ends a failure streak of
+    /// the same period, and is a single shared read when there is none.
+    #[inline]
+    pub(crate) fn record_closed_success(&self, generation: u32) {
+        if self.consecutive_failures.load(Relaxed) != 0 {
+            self.end_streak(generation);
+        }
+    }
+
+    #[inline(never)]
+    fn end_streak(&self, generation: u32) {
+        if self.word.load(Acquire) & Word::PERIOD_MASK == Word::period(State::Closed, generation) {
+            self.consecutive_failures.store(0, Relaxed);
+        }
+    }
+
     #[inline]
     fn record_closed(
         &self,
@@ -274,8 +301,10 @@ impl StateMachine {
         slow: bool,
         now: Option<Nanos>,
     ) {
-        let word = self.word();
-        if word.generation != generation || word.state != state || outcome == Outcome::Ignored {
+        let bits = self.word.load(Acquire);
+        if bits & Word::PERIOD_MASK != Word::period(state, generation)
+            || outcome == Outcome::Ignored
+        {
             return;
         }
         let failure = outcome == Outcome::Failure;
@@ -298,7 +327,7 @@ impl StateMachine {
             trip = trip.or_else(|| self.rate_rule_fired(&stats));
         }
         if let Some(reason) = trip {
-            self.trip(word, state, reason);
+            self.trip(Word::unpack(bits), state, reason);
         }
     }
 

@@ -30,6 +30,17 @@ impl Word {
         generation: 0,
     };
 
+    /// The bits that identify a period: state and generation, without probe counts.
+    pub(crate) const PERIOD_MASK: u64 = 0xFF | (GENERATION_MASK as u64) << 40;
+
+    /// The period bits of `state` in `generation`, comparable with
+    /// `packed & PERIOD_MASK`.
+    #[inline]
+    pub(crate) fn period(state: State, generation: u32) -> u64 {
+        u64::from(state as u8) | u64::from(generation & GENERATION_MASK) << 40
+    }
+
+    #[inline]
     pub(crate) fn pack(self) -> u64 {
         u64::from(self.state as u8)
             | u64::from(self.in_flight) << 8
@@ -37,6 +48,7 @@ impl Word {
             | u64::from(self.generation & GENERATION_MASK) << 40
     }
 
+    #[inline]
     pub(crate) fn unpack(bits: u64) -> Word {
         Word {
             state: State::from_bits((bits & 0xFF) as u8),
