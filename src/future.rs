@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
@@ -13,7 +13,9 @@ pin_project! {
     ///
     /// It either resolves at once to a rejection, or drives the inner future and then
     /// records the classified outcome. Dropped before completion, it returns its permit
-    /// (a half-open probe slot is freed) and records [`Ignored`](crate::Outcome::Ignored).
+    /// (a half-open probe slot is freed) and records [`Ignored`](crate::Outcome::Ignored);
+    /// if the inner future or the classifier panicked, it records
+    /// [`Failure`](crate::Outcome::Failure) instead, wherever the panic is caught.
     pub struct ResponseFuture<F, C> {
         #[pin]
         state: ResponseState<F, C>,
@@ -67,8 +69,16 @@ where
                 permit,
                 classifier,
             } => {
-                let result = ready!(future.poll(cx));
-                permit.settle(classifier.classify(result.as_ref()));
+                // If the inner future or the classifier panics, the permit sees
+                // `polling` still set when it is dropped and records a failure.
+                permit.set_polling(true);
+                let Poll::Ready(result) = future.poll(cx) else {
+                    permit.set_polling(false);
+                    return Poll::Pending;
+                };
+                let outcome = classifier.classify(result.as_ref());
+                permit.set_polling(false);
+                permit.settle(outcome);
                 Poll::Ready(result.map_err(Error::Inner))
             }
             ResponseStateProj::Rejected { open } => Poll::Ready(Err(Error::Open(

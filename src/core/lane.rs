@@ -64,6 +64,7 @@ impl Lane {
             kind: Some(PermitKind::Closed),
             generation: Word::unpack(bits).generation,
             started_at: 0,
+            polling: false,
         })
     }
 
@@ -84,6 +85,7 @@ impl Lane {
                 } else {
                     0
                 },
+                polling: false,
             }),
             Admission::Rejected { state, retry_after } => {
                 if count_rejection {
@@ -213,7 +215,9 @@ impl Lanes {
 /// Report how the call went with [`record`](Permit::record) (or
 /// [`success`](Permit::success) / [`failure`](Permit::failure)). A permit dropped
 /// without a report counts as [`Outcome::Ignored`], or as [`Outcome::Failure`] if the
-/// thread is panicking; either way a half-open probe slot it held is returned.
+/// thread is panicking (or, inside [`ResponseFuture`](crate::ResponseFuture), if the
+/// inner future or the classifier panicked); either way a half-open probe slot it held
+/// is returned.
 #[derive(Debug)]
 #[must_use = "a permit records nothing until its outcome is reported"]
 pub struct Permit {
@@ -223,6 +227,10 @@ pub struct Permit {
     generation: u32,
     /// Admission time + 1 when the breaker times calls, 0 otherwise.
     started_at: Nanos,
+    /// Set while the guarded call is being polled or classified: a permit dropped in
+    /// that window was dropped by a panic, even if the drop happens after the unwind
+    /// was caught (as Tokio does for a panicking task).
+    polling: bool,
 }
 
 impl Permit {
@@ -254,6 +262,12 @@ impl Permit {
         Some(Duration::from_nanos(
             self.lane.machine.clock.now().saturating_sub(started),
         ))
+    }
+
+    /// Marks the start (`true`) or end (`false`) of polling or classifying the call.
+    #[inline]
+    pub(crate) fn set_polling(&mut self, polling: bool) {
+        self.polling = polling;
     }
 
     /// Records `outcome` unless an outcome was already recorded.
@@ -296,7 +310,7 @@ impl Drop for Permit {
         if self.kind.is_none() {
             return;
         }
-        let outcome = if std::thread::panicking() {
+        let outcome = if self.polling || std::thread::panicking() {
             Outcome::Failure
         } else {
             Outcome::Ignored
