@@ -85,7 +85,9 @@ impl CircuitBreaker {
     /// on rejection, the [`CircuitOpen`] says when to come back. Rejections are counted
     /// in the metrics.
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
-        self.lane().try_acquire(true)
+        let mut permit = self.lane().try_acquire(true)?;
+        permit.mark_used(); // the caller makes the call
+        Ok(permit)
     }
 
     #[inline]
@@ -100,7 +102,9 @@ impl CircuitBreaker {
     }
 
     /// Back to `Closed` with every counter of the trip rules cleared and the backoff
-    /// reset (lifetime metrics are kept).
+    /// reset (lifetime metrics are kept). Calls admitted before the reset no longer move
+    /// the breaker; one finishing at the very moment of the reset may still be counted
+    /// in the new period's failure streak or window.
     pub fn reset(&self) {
         self.shared.machine.force(State::Closed, true);
     }

@@ -95,8 +95,9 @@ impl Window {
 /// How the open duration grows when the breaker trips again and again.
 ///
 /// The `k`-th consecutive trip (counting from 0, reset when the breaker closes) opens
-/// for `min(open_duration * multiplier^k, max)`, then scaled by a random factor in
-/// `[1 - jitter, 1 + jitter]` so a fleet of breakers does not probe in lockstep.
+/// for `open_duration * multiplier^k`, scaled by a random factor in
+/// `[1 - jitter, 1 + jitter]` so a fleet of breakers does not probe in lockstep, and
+/// never for longer than `max`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -134,7 +135,8 @@ impl Backoff {
         }
     }
 
-    /// Randomizes each open duration by up to `±fraction` of it (`0.0..=1.0`).
+    /// Randomizes each open duration by up to `±fraction` of it (`0.0 <= fraction < 1.0`,
+    /// so an open period never shrinks to nothing).
     pub fn jitter(self, fraction: f64) -> Backoff {
         Backoff {
             jitter: fraction,
@@ -165,7 +167,12 @@ impl Backoff {
             return nominal;
         }
         let factor = 1.0 + self.jitter * (2.0 * unit - 1.0);
-        Duration::try_from_secs_f64(nominal.as_secs_f64() * factor).unwrap_or(nominal)
+        let jittered =
+            Duration::try_from_secs_f64(nominal.as_secs_f64() * factor).unwrap_or(nominal);
+        match self.max {
+            Some(max) => jittered.min(max),
+            None => jittered,
+        }
     }
 
     fn validate(&self, open_duration: Duration) -> Result<(), ConfigError> {
@@ -176,11 +183,11 @@ impl Backoff {
                 "must be a finite number >= 1.0",
             ));
         }
-        if !(0.0..=1.0).contains(&self.jitter) {
+        if !(0.0..1.0).contains(&self.jitter) {
             return Err(ConfigError::invalid(
                 "open_backoff.jitter",
                 self.jitter,
-                "must be in [0.0, 1.0]",
+                "must be in [0.0, 1.0)",
             ));
         }
         if let Some(max) = self.max {

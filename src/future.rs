@@ -38,7 +38,8 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn called(future: F, permit: Permit, classifier: C) -> Self {
+    pub(crate) fn called(future: F, mut permit: Permit, classifier: C) -> Self {
+        permit.mark_used();
         ResponseFuture {
             state: ResponseState::Called {
                 future,

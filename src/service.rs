@@ -22,10 +22,17 @@ use crate::{
 ///   returns `Ready(Ok)`, and the next `call` resolves at once to [`Error::Open`].
 /// - A half-open probe permit is reserved in `poll_ready` and carried by the response
 ///   future, like `ConcurrencyLimit`; it is returned when the future finishes or is
-///   dropped.
+///   dropped. A service that is polled ready and then left idle holds its probe permit
+///   until it is called or dropped (`half_open_max_wait` bounds the damage).
+/// - A decision is re-checked by the next `poll_ready`: a permit whose period ended
+///   (the breaker tripped while the inner service was `Pending`, or was reset) is
+///   given back uncounted and admission starts over, and so does a rejection.
 /// - With [`backpressure`](crate::ConfigBuilder::backpressure), `poll_ready` instead
 ///   stays `Pending` while open (or while every probe permit is taken) and wakes when
 ///   calls may be admitted again. A forced-open breaker still rejects at once.
+///   Waiting needs a Tokio runtime with its timer; outside a Tokio runtime the service
+///   rejects as in the default mode.
+/// - Rejections are counted in the metrics when `call` returns them.
 /// - An error from the inner `poll_ready` is classified like a call's error and
 ///   returned as [`Error::Inner`].
 ///
@@ -98,6 +105,17 @@ impl<S, C> CircuitBreakerService<S, C> {
         self.inner
     }
 
+    /// Whether a decision taken by an earlier `poll_ready` no longer holds: the breaker
+    /// left the period a permit was admitted in (it tripped while the inner service was
+    /// not ready, or was reset), or a rejection may have been lifted since.
+    fn admission_is_stale(&self) -> bool {
+        match &self.admission {
+            Some(Admission::Admitted(permit)) => !permit.is_current(),
+            Some(Admission::Rejected(_)) => true,
+            None => false,
+        }
+    }
+
     /// Decides the next call's admission. `Ready` once decided; `Pending` only while a
     /// backpressure wait is in progress. The closed fast path is in `poll_ready`.
     #[inline(never)]
@@ -107,8 +125,8 @@ impl<S, C> CircuitBreakerService<S, C> {
                 return Poll::Ready(());
             }
             let backpressure = self.backpressure;
-            let lane = self.breaker.lane();
-            let open = match lane.try_acquire(!backpressure) {
+            // Rejections are counted when `call` hands them out, not here.
+            let open = match self.breaker.lane().try_acquire(false) {
                 Ok(permit) => {
                     self.admission = Some(Admission::Admitted(permit));
                     if self.waiting.is_some() {
@@ -118,10 +136,10 @@ impl<S, C> CircuitBreakerService<S, C> {
                 }
                 Err(open) => open,
             };
-            let Some(delay) = open.retry_after.filter(|_| backpressure) else {
-                if backpressure {
-                    lane.count_rejection();
-                }
+            // Backpressure waits on a Tokio timer; outside a Tokio runtime it falls back
+            // to rejecting, like the default mode.
+            let wait = backpressure && tokio::runtime::Handle::try_current().is_ok();
+            let Some(delay) = open.retry_after.filter(|_| wait) else {
                 self.admission = Some(Admission::Rejected(open));
                 self.waiting = None;
                 continue;
@@ -163,6 +181,10 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.admission.is_some() && self.admission_is_stale() {
+            // Dropping an unused permit returns it without counting a call.
+            self.admission = None;
+        }
         if self.admission.is_none() {
             match self.breaker.lane().try_acquire_closed() {
                 Some(permit) => self.admission = Some(Admission::Admitted(permit)),
@@ -194,7 +216,10 @@ where
             Some(Admission::Admitted(permit)) => {
                 ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
             }
-            Some(Admission::Rejected(open)) => ResponseFuture::rejected(open),
+            Some(Admission::Rejected(open)) => {
+                self.breaker.lane().count_rejection();
+                ResponseFuture::rejected(open)
+            }
             None => panic!(
                 "CircuitBreakerService::call was called before poll_ready returned Ready(Ok(()))"
             ),

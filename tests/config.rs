@@ -97,6 +97,11 @@ fn bad_values_name_their_field_and_value() {
             "1.5",
         ),
         (
+            Config::builder().open_backoff(Backoff::constant().jitter(1.0)),
+            "open_backoff.jitter",
+            "1.0",
+        ),
+        (
             Config::builder()
                 .open_duration(Duration::from_secs(60))
                 .open_backoff(Backoff::exponential(2.0, Duration::from_secs(10))),

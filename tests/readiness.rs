@@ -276,3 +276,106 @@ async fn typed_error_converts_into_box_error_with_the_rejection_in_its_chain() {
         "{boxed}"
     );
 }
+
+/// An inner service whose readiness the test controls.
+#[derive(Clone, Debug)]
+struct Gate {
+    open: Arc<std::sync::atomic::AtomicBool>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Gate {
+            open: Arc::default(),
+            hits: Arc::default(),
+        }
+    }
+}
+
+impl Service<u32> for Gate {
+    type Response = u32;
+    type Error = BackendError;
+    type Future = std::future::Ready<Result<u32, BackendError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BackendError>> {
+        if self.open.load(SeqCst) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn call(&mut self, request: u32) -> Self::Future {
+        self.hits.fetch_add(1, SeqCst);
+        std::future::ready(Ok(request))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trip_while_the_inner_service_is_pending_is_honoured() {
+    let layer = CircuitBreakerLayer::new(one_failure_config().build().unwrap());
+    let gate = Gate::new();
+    let mut svc = layer.layer(gate.clone());
+    let (_, waker) = counting_waker();
+    assert!(
+        poll_ready(&mut svc, &waker).is_pending(),
+        "holds a closed permit"
+    );
+    layer.breaker().try_acquire().unwrap().failure(); // trips meanwhile
+    gate.open.store(true, SeqCst);
+    assert!(matches!(poll_ready(&mut svc, &waker), Poll::Ready(Ok(()))));
+    assert!(
+        is_rejection(&svc.call(1).await),
+        "the stale permit was not used"
+    );
+    assert_eq!(
+        gate.hits.load(SeqCst),
+        0,
+        "the sick downstream was not called"
+    );
+    let metrics = layer.breaker().metrics();
+    assert_eq!(
+        (metrics.rejected, metrics.ignored),
+        (1, 0),
+        "the unused permit counts nothing"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejection_decided_before_a_reset_does_not_outlive_it() {
+    let (mut svc, backend) = guarded(one_failure_config().build().unwrap(), Mode::Succeed);
+    svc.breaker().force_open();
+    svc.ready().await.unwrap(); // decides: rejected
+    svc.breaker().reset();
+    svc.ready().await.unwrap(); // re-decides
+    assert_eq!(svc.call(1).await.unwrap(), 1);
+    assert_eq!(backend.hits(), 1);
+    assert_eq!(
+        svc.breaker().metrics().rejected,
+        0,
+        "the lifted rejection was never returned"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn readied_services_dropped_without_a_call_count_nothing() {
+    let (svc, _) = guarded(one_failure_config().build().unwrap(), Mode::Succeed);
+    for _ in 0..3 {
+        let mut readied = svc.clone();
+        readied.ready().await.unwrap();
+    }
+    let metrics = svc.breaker().metrics();
+    assert_eq!((metrics.calls, metrics.ignored), (0, 0));
+}
+
+#[test]
+fn backpressure_outside_a_tokio_runtime_rejects_instead_of_panicking() {
+    let config = one_failure_config().backpressure(true).build().unwrap();
+    let (mut svc, _) = guarded(config, Mode::Fail);
+    let result = futures::executor::block_on(async {
+        let _ = call(&mut svc).await; // trips
+        call(&mut svc).await
+    });
+    assert!(is_rejection(&result));
+}

@@ -287,6 +287,24 @@ async fn jitter_stays_within_its_bounds() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn jittered_open_duration_never_exceeds_the_backoff_max() {
+    let config = trip_on_first_failure()
+        .open_backoff(Backoff::exponential(2.0, 15 * SECOND).jitter(0.5))
+        .build()
+        .unwrap();
+    for _ in 0..50 {
+        let breaker = CircuitBreaker::new(config.clone());
+        breaker.try_acquire().unwrap().failure();
+        let first = breaker.metrics().retry_after.unwrap();
+        assert!(first >= 5 * SECOND && first <= 15 * SECOND, "{first:?}");
+        tokio::time::advance(first).await;
+        breaker.try_acquire().unwrap().failure(); // second trip: nominal 20 s, capped
+        let second = breaker.metrics().retry_after.unwrap();
+        assert!(second >= 7 * SECOND && second <= 15 * SECOND, "{second:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn manual_controls_override_and_reset_restores() {
     let (mut svc, backend) = guarded(trip_on_first_failure().build().unwrap(), Mode::Succeed);
     let breaker = svc.breaker().clone();
@@ -327,8 +345,8 @@ async fn manual_controls_override_and_reset_restores() {
     assert_eq!(breaker.metrics().failures, 10);
     assert_eq!(
         breaker.metrics().consecutive_failures,
-        5,
-        "rules are evaluated"
+        0,
+        "each would-be trip restarts the rules"
     );
 
     breaker.reset();
@@ -337,6 +355,24 @@ async fn manual_controls_override_and_reset_restores() {
     calls(&mut svc, 1).await;
     assert_eq!(breaker.state(), State::Open, "normal rules again");
     assert_eq!(backend.hits(), 16);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_only_evaluates_rules_and_restarts_them_at_each_would_be_trip() {
+    let breaker = CircuitBreaker::new(builder().consecutive_failures(3).build().unwrap());
+    breaker.metrics_only();
+    breaker.try_acquire().unwrap().failure();
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(
+        breaker.metrics().consecutive_failures,
+        2,
+        "the streak is counted"
+    );
+    breaker.try_acquire().unwrap().failure(); // would trip: logged once, rules restart
+    assert_eq!(breaker.metrics().consecutive_failures, 0);
+    assert_eq!(breaker.state(), State::MetricsOnly);
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(breaker.metrics().consecutive_failures, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -65,6 +65,7 @@ impl Lane {
             generation: Word::unpack(bits).generation,
             started_at: 0,
             polling: false,
+            used: false,
         })
     }
 
@@ -86,6 +87,7 @@ impl Lane {
                     0
                 },
                 polling: false,
+                used: false,
             }),
             Admission::Rejected { state, retry_after } => {
                 if count_rejection {
@@ -231,6 +233,9 @@ pub struct Permit {
     /// that window was dropped by a panic, even if the drop happens after the unwind
     /// was caught (as Tokio does for a panicking task).
     polling: bool,
+    /// Whether a call was made under this permit. A permit dropped before any call
+    /// (a readied service dropped, or its admission gone stale) counts nothing.
+    used: bool,
 }
 
 impl Permit {
@@ -262,6 +267,19 @@ impl Permit {
         Some(Duration::from_nanos(
             self.lane.machine.clock.now().saturating_sub(started),
         ))
+    }
+
+    /// Marks that the guarded call is being made.
+    #[inline]
+    pub(crate) fn mark_used(&mut self) {
+        self.used = true;
+    }
+
+    /// Whether the breaker is still in the period this permit was admitted in.
+    #[inline]
+    pub(crate) fn is_current(&self) -> bool {
+        self.kind
+            .is_some_and(|kind| self.lane.machine.is_current(kind.state(), self.generation))
     }
 
     /// Marks the start (`true`) or end (`false`) of polling or classifying the call.
@@ -307,7 +325,14 @@ impl Permit {
 impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
-        if self.kind.is_none() {
+        let Some(kind) = self.kind else {
+            return;
+        };
+        if !self.used {
+            self.kind = None;
+            if kind == PermitKind::Probe {
+                self.lane.machine.release_probe(self.generation);
+            }
             return;
         }
         let outcome = if self.polling || std::thread::panicking() {

@@ -36,6 +36,19 @@ pub(crate) enum PermitKind {
     Disabled,
 }
 
+impl PermitKind {
+    /// The state a permit of this kind is admitted in.
+    pub(crate) fn state(self) -> State {
+        match self {
+            PermitKind::Closed => State::Closed,
+            PermitKind::Probe => State::HalfOpen,
+            PermitKind::MetricsOnly => State::MetricsOnly,
+            PermitKind::ForcedClosed => State::ForcedClosed,
+            PermitKind::Disabled => State::Disabled,
+        }
+    }
+}
+
 /// The result of asking to make a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
@@ -79,6 +92,16 @@ impl fmt::Display for Reason {
             Reason::Manual => f.write_str("manual control"),
         }
     }
+}
+
+/// A transition that happened, for logging after the lock is released.
+#[derive(Debug, Clone, Copy)]
+struct Transition {
+    from: State,
+    to: State,
+    reason: Reason,
+    open_for: Option<Duration>,
+    generation: u32,
 }
 
 /// Bookkeeping only touched during transitions, under the mutex.
@@ -228,7 +251,13 @@ impl StateMachine {
                         .load(Acquire)
                         .saturating_add(to_nanos(self.config.half_open_max_wait));
                     if now >= deadline {
-                        self.transition(word, State::Open, Reason::ProbeTimedOut, false);
+                        // A probe may finish between the check above and the lock:
+                        // re-check its progress there before giving up on the probes.
+                        let max_wait = to_nanos(self.config.half_open_max_wait);
+                        self.transition_if(word, State::Open, Reason::ProbeTimedOut, false, || {
+                            let progress = self.probe_progress_at.load(Acquire);
+                            self.clock.now() >= progress.saturating_add(max_wait)
+                        });
                         continue;
                     }
                     return Admission::Rejected {
@@ -334,6 +363,9 @@ impl StateMachine {
     #[inline(never)]
     fn trip(&self, word: Word, state: State, reason: Reason) {
         if state == State::MetricsOnly {
+            // Restart the rules as a trip would, so a long outage logs once per
+            // would-be trip instead of once per failure.
+            self.restart_rules();
             tracing::info!(
                 breaker = %self.config.name,
                 %reason,
@@ -367,6 +399,30 @@ impl StateMachine {
             }
         }
         None
+    }
+
+    /// Whether the period (`state` in `generation`) is still the current one.
+    #[inline]
+    pub(crate) fn is_current(&self, state: State, generation: u32) -> bool {
+        self.word_bits() & Word::PERIOD_MASK == Word::period(state, generation)
+    }
+
+    /// Gives back a probe slot that was never used for a call (no progress, no outcome).
+    pub(crate) fn release_probe(&self, generation: u32) {
+        loop {
+            let word = self.word();
+            if word.generation != generation || word.state != State::HalfOpen {
+                return;
+            }
+            let released = Word {
+                in_flight: word.in_flight.saturating_sub(1),
+                ..word
+            };
+            if self.swap_word(word, released) {
+                self.changed.notify_waiters();
+                return;
+            }
+        }
     }
 
     fn record_probe(&self, generation: u32, outcome: Outcome, slow: bool, now: Option<Nanos>) {
@@ -403,23 +459,48 @@ impl StateMachine {
     /// Moves from `from` (state and generation) to `to`. Returns the new generation, or
     /// `None` if another thread already moved on from `from`.
     fn transition(&self, from: Word, to: State, reason: Reason, take_probe: bool) -> Option<u32> {
-        let mut log = self.lock_transitions();
-        let current = self.word();
-        if current.generation != from.generation || current.state != from.state {
+        self.transition_if(from, to, reason, take_probe, || true)
+    }
+
+    /// Moves from `from` (state and generation) to `to` if `still_due`, re-checked under
+    /// the lock, agrees. Returns the new generation, or `None` if another thread already
+    /// moved on from `from` or the transition is no longer due.
+    fn transition_if(
+        &self,
+        from: Word,
+        to: State,
+        reason: Reason,
+        take_probe: bool,
+        still_due: impl FnOnce() -> bool,
+    ) -> Option<u32> {
+        // Callers that lost the race see it without queueing on the lock.
+        if !self.word().same_period(from) {
             return None;
         }
-        Some(self.enter(&mut log, current, to, reason, take_probe))
+        let done = {
+            let mut log = self.lock_transitions();
+            let current = self.word();
+            if !current.same_period(from) || !still_due() {
+                return None;
+            }
+            self.enter(&mut log, current, to, reason, take_probe)
+        };
+        self.announce(&done);
+        Some(done.generation)
     }
 
     /// Moves to `to` from whatever the state is (manual controls). With `force_reset`
     /// a transition happens even if the state is already `to` (a fresh start).
     pub(crate) fn force(&self, to: State, force_reset: bool) {
-        let mut log = self.lock_transitions();
-        let current = self.word();
-        if current.state == to && !force_reset {
-            return;
-        }
-        self.enter(&mut log, current, to, Reason::Manual, false);
+        let done = {
+            let mut log = self.lock_transitions();
+            let current = self.word();
+            if current.state == to && !force_reset {
+                return;
+            }
+            self.enter(&mut log, current, to, Reason::Manual, false)
+        };
+        self.announce(&done);
     }
 
     /// Performs a transition. Must hold the transition lock: state and generation only
@@ -431,7 +512,7 @@ impl StateMachine {
         to: State,
         reason: Reason,
         take_probe: bool,
-    ) -> u32 {
+    ) -> Transition {
         let now = self.clock.now();
         let mut open_for = None;
         match to {
@@ -448,10 +529,7 @@ impl StateMachine {
             }
             State::Closed => {
                 log.consecutive_trips = 0;
-                self.consecutive_failures.store(0, Release);
-                if let Some(window) = &self.window {
-                    window.reset();
-                }
+                self.restart_rules();
             }
             State::HalfOpen => self.probe_progress_at.store(now, Release),
             State::ForcedOpen | State::ForcedClosed | State::Disabled | State::MetricsOnly => {}
@@ -470,11 +548,25 @@ impl StateMachine {
             }
         };
         self.state_changes.fetch_add(1, Relaxed);
+        Transition {
+            from: current.state,
+            to,
+            reason,
+            open_for,
+            generation: next.generation,
+        }
+    }
+
+    /// Logs a transition and wakes waiters; called after the lock is released so a slow
+    /// `tracing` subscriber does not hold up other threads' transitions.
+    fn announce(&self, done: &Transition) {
         let name = &*self.config.name;
-        let from = current.state;
+        let Transition {
+            from, to, reason, ..
+        } = *done;
         match to {
             State::Open => tracing::warn!(
-                breaker = name, %from, %reason, open_for = ?open_for.unwrap_or_default(),
+                breaker = name, %from, %reason, open_for = ?done.open_for.unwrap_or_default(),
                 "circuit breaker opened"
             ),
             State::HalfOpen => {
@@ -488,7 +580,14 @@ impl StateMachine {
             }
         }
         self.changed.notify_waiters();
-        next.generation
+    }
+
+    /// Clears the trip rules' memory: the failure streak and the window.
+    fn restart_rules(&self) {
+        self.consecutive_failures.store(0, Release);
+        if let Some(window) = &self.window {
+            window.reset();
+        }
     }
 
     fn swap_word(&self, expected: Word, new: Word) -> bool {

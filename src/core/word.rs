@@ -3,7 +3,9 @@
 //!
 //! Layout, low bits first: state (8) | probes in flight (16) | probe successes (16) |
 //! generation (24). The generation grows on every transition, so a permit or outcome
-//! from an earlier period is recognised as stale and cannot move the current one.
+//! from an earlier period is recognised as stale and cannot move the current one. It
+//! wraps after 2^24 transitions: a call outstanding across that many (hours of a
+//! breaker flapping every millisecond) would be taken for current.
 
 use crate::State;
 
@@ -56,6 +58,12 @@ impl Word {
             successes: ((bits >> 24) & 0xFFFF) as u16,
             generation: ((bits >> 40) as u32) & GENERATION_MASK,
         }
+    }
+
+    /// Whether `other` is the same period: same state and generation.
+    #[inline]
+    pub(crate) fn same_period(self, other: Word) -> bool {
+        self.state == other.state && self.generation == other.generation
     }
 
     /// The word after a transition to `state`: next generation, no probes.
