@@ -211,6 +211,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         match self.admission.take() {
             Some(Admission::Admitted(permit)) => {
@@ -220,11 +221,17 @@ where
                 self.breaker.lane().count_rejection();
                 ResponseFuture::rejected(open)
             }
-            None => panic!(
-                "CircuitBreakerService::call was called before poll_ready returned Ready(Ok(()))"
-            ),
+            None => called_before_ready(),
         }
     }
+}
+
+/// The misuse panic of `call`, kept out of line.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn called_before_ready() -> ! {
+    panic!("CircuitBreakerService::call was called before poll_ready returned Ready(Ok(()))")
 }
 
 impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {

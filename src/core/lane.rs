@@ -66,6 +66,7 @@ impl Lane {
             started_at: 0,
             polling: false,
             used: false,
+            _layout_fill: 0,
         })
     }
 
@@ -88,6 +89,7 @@ impl Lane {
                 },
                 polling: false,
                 used: false,
+                _layout_fill: 0,
             }),
             Admission::Rejected { state, retry_after } => {
                 if count_rejection {
@@ -236,6 +238,11 @@ pub struct Permit {
     /// Whether a call was made under this permit. A permit dropped before any call
     /// (a readied service dropped, or its admission gone stale) counts nothing.
     used: bool,
+    /// Unused. It rounds the permit up to exactly 24 bytes with no tail padding: LLVM
+    /// copies a 23-byte permit with overlapping unaligned moves that defeat
+    /// store-to-load forwarding, which cost the closed path ~15 ns per call (measured
+    /// with `benches/closed_path.rs`).
+    _layout_fill: u8,
 }
 
 impl Permit {
@@ -325,6 +332,19 @@ impl Permit {
 impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
+        // Settled permits (every call that ran to completion) leave here; the rest is
+        // kept out of line so that the response future stays small enough to inline.
+        if self.kind.is_some() {
+            self.drop_unsettled();
+        }
+    }
+}
+
+impl Permit {
+    /// Drop of a permit whose outcome was never reported.
+    #[cold]
+    #[inline(never)]
+    fn drop_unsettled(&mut self) {
         let Some(kind) = self.kind else {
             return;
         };
