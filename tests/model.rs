@@ -1,0 +1,487 @@
+//! Property test: random sequences of calls, outcomes, drops, time advances and manual
+//! controls, run against the breaker and against a small reference model written
+//! straight from the documented semantics, compared after every step.
+//!
+//! The model is deliberately naive (a `VecDeque` window, plain fields, no atomics);
+//! any disagreement with the lock-free implementation fails the test with the
+//! shrunk sequence of steps.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use tower_circuit_breaker::{Backoff, CircuitBreaker, Config, Outcome, Permit, State, Window};
+
+const MS: u64 = 1_000_000;
+
+/// The knobs a case runs with.
+#[derive(Debug, Clone)]
+struct Knobs {
+    consecutive: Option<u32>,
+    rate: Option<(f64, u32, u32)>, // threshold, window size, minimum calls
+    open_ms: u64,
+    multiplier: u32,
+    max_ms: u64,
+    permits: u32,
+    successes: u32,
+    max_wait_ms: u64,
+}
+
+impl Knobs {
+    fn config(&self) -> Config {
+        let mut builder = Config::builder()
+            .name("model")
+            .open_duration(Duration::from_millis(self.open_ms))
+            .half_open_permits(self.permits)
+            .half_open_successes(self.successes)
+            .half_open_max_wait(Duration::from_millis(self.max_wait_ms));
+        if self.multiplier > 1 {
+            builder = builder.open_backoff(Backoff::exponential(
+                f64::from(self.multiplier),
+                Duration::from_millis(self.max_ms),
+            ));
+        }
+        if let Some(n) = self.consecutive {
+            builder = builder.consecutive_failures(n);
+        }
+        if let Some((rate, size, min)) = self.rate {
+            builder = builder
+                .failure_rate(rate)
+                .sliding_window(Window::count(size))
+                .minimum_calls(min);
+        }
+        builder.build().expect("generated configs are valid")
+    }
+}
+
+fn knobs() -> impl Strategy<Value = Knobs> {
+    (
+        prop::option::of(1u32..5),
+        prop::option::of((prop::sample::select(vec![0.25, 0.5, 1.0]), 1u32..8, 1u32..8)),
+        1u64..50,
+        1u32..4,
+        0u64..200,
+        1u32..4,
+        1u32..4,
+        1u64..100,
+    )
+        .prop_map(
+            |(
+                consecutive,
+                rate,
+                open_ms,
+                multiplier,
+                extra_ms,
+                permits,
+                successes,
+                max_wait_ms,
+            )| {
+                let rate = rate.map(|(r, size, min)| (r, size, min.min(size)));
+                // At least one rule; `None` for both means the default streak of 5.
+                Knobs {
+                    consecutive: if consecutive.is_none() && rate.is_none() {
+                        Some(5)
+                    } else {
+                        consecutive
+                    },
+                    rate,
+                    open_ms,
+                    multiplier,
+                    max_ms: open_ms + extra_ms,
+                    permits,
+                    successes,
+                    max_wait_ms,
+                }
+            },
+        )
+}
+
+/// One step of a scenario.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Ask for a permit and keep it.
+    Acquire,
+    /// Report the outcome of the held permit at this index (modulo their number).
+    Finish(usize, Outcome),
+    /// Drop the held permit at this index unreported.
+    Drop(usize),
+    /// Let time pass.
+    Advance(u64),
+    Reset,
+    ForceOpen,
+    ForceClosed,
+    Disable,
+    MetricsOnly,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let outcome = prop_oneof![
+        3 => Just(Outcome::Failure),
+        3 => Just(Outcome::Success),
+        1 => Just(Outcome::Ignored),
+    ];
+    prop_oneof![
+        8 => Just(Step::Acquire),
+        8 => (any::<usize>(), outcome).prop_map(|(i, o)| Step::Finish(i, o)),
+        2 => any::<usize>().prop_map(Step::Drop),
+        4 => (0u64..80).prop_map(Step::Advance),
+        1 => Just(Step::Reset),
+        1 => Just(Step::ForceOpen),
+        1 => Just(Step::ForceClosed),
+        1 => Just(Step::Disable),
+        1 => Just(Step::MetricsOnly),
+    ]
+}
+
+/// What a permit was admitted as, in the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Closed,
+    Probe,
+    MetricsOnly,
+    Passthrough,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ModelPermit {
+    kind: Kind,
+    generation: u64,
+}
+
+/// The documented semantics, written as plainly as possible.
+#[derive(Debug)]
+struct Model {
+    knobs: Knobs,
+    now: u64,
+    state: State,
+    generation: u64,
+    streak: u32,
+    window: VecDeque<bool>,
+    trips: u32,
+    open_until: u64,
+    in_flight: u32,
+    probe_successes: u32,
+    probe_progress_at: u64,
+    rejected: u64,
+    state_changes: u64,
+}
+
+impl Model {
+    fn new(knobs: Knobs) -> Model {
+        Model {
+            knobs,
+            now: 0,
+            state: State::Closed,
+            generation: 0,
+            streak: 0,
+            window: VecDeque::new(),
+            trips: 0,
+            open_until: 0,
+            in_flight: 0,
+            probe_successes: 0,
+            probe_progress_at: 0,
+            rejected: 0,
+            state_changes: 0,
+        }
+    }
+
+    fn enter(&mut self, to: State) {
+        match to {
+            State::Open => {
+                let base = self.knobs.open_ms * MS;
+                let nominal = if self.knobs.multiplier > 1 {
+                    let factor = u64::from(self.knobs.multiplier).saturating_pow(self.trips);
+                    base.saturating_mul(factor).min(self.knobs.max_ms * MS)
+                } else {
+                    base
+                };
+                self.trips += 1;
+                self.open_until = self.now + nominal;
+            }
+            State::Closed => {
+                self.trips = 0;
+                self.restart_rules();
+            }
+            State::HalfOpen => self.probe_progress_at = self.now,
+            _ => {}
+        }
+        self.state = to;
+        self.generation += 1;
+        self.in_flight = 0;
+        self.probe_successes = 0;
+        self.state_changes += 1;
+    }
+
+    fn restart_rules(&mut self) {
+        self.streak = 0;
+        self.window.clear();
+    }
+
+    /// `Ok(kind)` if admitted, `Err(retry_after)` if rejected.
+    fn acquire(&mut self) -> Result<ModelPermit, Option<u64>> {
+        loop {
+            let kind = match self.state {
+                State::Closed => Kind::Closed,
+                State::MetricsOnly => Kind::MetricsOnly,
+                State::ForcedClosed | State::Disabled => Kind::Passthrough,
+                State::ForcedOpen => {
+                    self.rejected += 1;
+                    return Err(None);
+                }
+                State::Open => {
+                    if self.now < self.open_until {
+                        self.rejected += 1;
+                        return Err(Some(self.open_until - self.now));
+                    }
+                    self.enter(State::HalfOpen);
+                    continue;
+                }
+                State::HalfOpen => {
+                    if self.in_flight < self.knobs.permits {
+                        self.in_flight += 1;
+                        Kind::Probe
+                    } else {
+                        let deadline = self.probe_progress_at + self.knobs.max_wait_ms * MS;
+                        if self.now >= deadline {
+                            self.enter(State::Open);
+                            continue;
+                        }
+                        self.rejected += 1;
+                        return Err(Some(deadline - self.now));
+                    }
+                }
+            };
+            return Ok(ModelPermit {
+                kind,
+                generation: self.generation,
+            });
+        }
+    }
+
+    fn finish(&mut self, permit: ModelPermit, outcome: Outcome) {
+        if permit.generation != self.generation {
+            return; // an earlier period: stale
+        }
+        match permit.kind {
+            Kind::Passthrough => {}
+            Kind::Closed | Kind::MetricsOnly => {
+                if outcome == Outcome::Ignored {
+                    return;
+                }
+                let failed = outcome == Outcome::Failure;
+                let mut trip = false;
+                if let Some(threshold) = self.knobs.consecutive {
+                    self.streak = if failed { self.streak + 1 } else { 0 };
+                    trip |= self.streak >= threshold;
+                }
+                if let Some((rate, size, min)) = self.knobs.rate {
+                    self.window.push_back(failed);
+                    if self.window.len() > size as usize {
+                        self.window.pop_front();
+                    }
+                    let calls = self.window.len() as u32;
+                    let failures = self.window.iter().filter(|f| **f).count() as f64;
+                    trip |= calls >= min && failures / f64::from(calls) >= rate;
+                }
+                if trip {
+                    if permit.kind == Kind::MetricsOnly {
+                        self.restart_rules();
+                    } else {
+                        self.enter(State::Open);
+                    }
+                }
+            }
+            Kind::Probe => match outcome {
+                Outcome::Failure => self.enter(State::Open),
+                Outcome::Ignored | Outcome::Success => {
+                    self.probe_progress_at = self.now;
+                    self.in_flight -= 1;
+                    if outcome == Outcome::Success {
+                        self.probe_successes += 1;
+                        if self.probe_successes >= self.knobs.successes {
+                            self.enter(State::Closed);
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    fn force(&mut self, to: State, always: bool) {
+        if self.state != to || always {
+            self.enter(to);
+        }
+    }
+}
+
+/// Runs one scenario, returning a description of the first disagreement.
+fn run(knobs: Knobs, steps: Vec<Step>) -> Result<(), String> {
+    run_against(knobs.clone(), knobs, steps)
+}
+
+/// Runs the breaker configured by `real` against a model configured by `expected`.
+fn run_against(real: Knobs, expected: Knobs, steps: Vec<Step>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let breaker = CircuitBreaker::new(real.config());
+        let mut model = Model::new(expected);
+        let mut held: Vec<(Permit, ModelPermit)> = Vec::new();
+        for (n, step) in steps.iter().enumerate() {
+            macro_rules! context {
+                ($($what:tt)*) => {
+                    format!("step {n} {step:?}: {}\nmodel: {model:?}", format!($($what)*))
+                };
+            }
+            match step {
+                Step::Acquire => match (breaker.try_acquire(), model.acquire()) {
+                    (Ok(permit), Ok(expected)) => {
+                        if permit.is_probe() != (expected.kind == Kind::Probe) {
+                            return Err(context!(
+                                "probe {} vs model {expected:?}",
+                                permit.is_probe()
+                            ));
+                        }
+                        held.push((permit, expected));
+                    }
+                    (Err(open), Err(retry)) => {
+                        let got = open.retry_after.map(|d| d.as_nanos() as u64);
+                        if got != retry {
+                            return Err(context!("retry_after {got:?} vs model {retry:?}"));
+                        }
+                    }
+                    (real, expected) => {
+                        return Err(context!(
+                            "admission {:?} vs model {expected:?}",
+                            real.map(|p| p.is_probe())
+                        ))
+                    }
+                },
+                Step::Finish(i, outcome) if !held.is_empty() => {
+                    let (permit, expected) = held.remove(i % held.len());
+                    permit.record(*outcome);
+                    model.finish(expected, *outcome);
+                }
+                Step::Drop(i) if !held.is_empty() => {
+                    let (permit, expected) = held.remove(i % held.len());
+                    drop(permit);
+                    model.finish(expected, Outcome::Ignored);
+                }
+                Step::Finish(..) | Step::Drop(_) => {}
+                Step::Advance(ms) => {
+                    tokio::time::advance(Duration::from_millis(*ms)).await;
+                    model.now += ms * MS;
+                }
+                Step::Reset => {
+                    breaker.reset();
+                    model.force(State::Closed, true);
+                }
+                Step::ForceOpen => {
+                    breaker.force_open();
+                    model.force(State::ForcedOpen, false);
+                }
+                Step::ForceClosed => {
+                    breaker.force_closed();
+                    model.force(State::ForcedClosed, false);
+                }
+                Step::Disable => {
+                    breaker.disable();
+                    model.force(State::Disabled, false);
+                }
+                Step::MetricsOnly => {
+                    breaker.metrics_only();
+                    model.force(State::MetricsOnly, false);
+                }
+            }
+            let metrics = breaker.metrics();
+            let observed = (
+                metrics.state,
+                metrics.probes_in_flight,
+                metrics.consecutive_failures,
+                metrics.rejected,
+                metrics.state_changes,
+            );
+            let in_flight = if model.state == State::HalfOpen {
+                model.in_flight
+            } else {
+                0
+            };
+            let streak = if model.knobs.consecutive.is_some() {
+                model.streak
+            } else {
+                0
+            };
+            let expected = (
+                model.state,
+                in_flight,
+                streak,
+                model.rejected,
+                model.state_changes,
+            );
+            if observed != expected {
+                return Err(context!(
+                    "(state, probes, streak, rejected, changes) {observed:?} vs model {expected:?}"
+                ));
+            }
+            if let Some((_, _, _)) = model.knobs.rate {
+                if matches!(model.state, State::Closed | State::MetricsOnly)
+                    && metrics.window_calls != model.window.len() as u64
+                {
+                    return Err(context!(
+                        "window calls {} vs model {}",
+                        metrics.window_calls,
+                        model.window.len()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn breaker_matches_the_reference_model(
+        knobs in knobs(),
+        steps in prop::collection::vec(step(), 1..120),
+    ) {
+        if let Err(disagreement) = run(knobs, steps) {
+            prop_assert!(false, "{}", disagreement);
+        }
+    }
+}
+
+/// The harness does catch a disagreement: a model with a different rule than the
+/// breaker must fail, so the property above cannot pass vacuously.
+#[test]
+fn the_harness_reports_a_disagreement() {
+    let knobs = Knobs {
+        consecutive: Some(2),
+        rate: None,
+        open_ms: 10,
+        multiplier: 1,
+        max_ms: 10,
+        permits: 1,
+        successes: 1,
+        max_wait_ms: 10,
+    };
+    let steps = vec![
+        Step::Acquire,
+        Step::Finish(0, Outcome::Failure),
+        Step::Acquire,
+        Step::Finish(0, Outcome::Failure),
+        Step::Acquire,
+    ];
+    assert_eq!(run(knobs.clone(), steps.clone()), Ok(()));
+    let wrong = Knobs {
+        consecutive: Some(3),
+        ..knobs.clone()
+    };
+    let error = run_against(knobs, wrong, steps).unwrap_err();
+    assert!(error.contains("step 3"), "{error}");
+}
