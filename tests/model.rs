@@ -118,7 +118,7 @@ fn step() -> impl Strategy<Value = Step> {
     let outcome = prop_oneof![
         3 => Just(Outcome::Failure),
         3 => Just(Outcome::Success),
-        1 => Just(Outcome::Ignored),
+        2 => Just(Outcome::Ignored),
     ];
     prop_oneof![
         8 => Just(Step::Acquire),
@@ -443,7 +443,7 @@ fn run_against(real: Knobs, expected: Knobs, steps: Vec<Step>) -> Result<(), Str
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn breaker_matches_the_reference_model(

@@ -6,8 +6,10 @@
 //! other down. Snapshots add the lanes up.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::sync::{Arc, OnceLock};
+
+use crate::core::sync::AtomicU64;
 use std::time::Duration;
 
 use crate::clock::Nanos;

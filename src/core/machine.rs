@@ -9,8 +9,10 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+
+use crate::core::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;

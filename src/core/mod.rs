@@ -4,11 +4,13 @@
 //!   generation) that every admission decision reads with one load.
 //! - [`window`]: lock-free count and time sliding windows.
 //! - [`machine`]: the state machine: admission, outcome recording, transitions.
+//! - [`sync`]: std's atomics and mutex, or loom's under `--cfg loom`.
 //! - [`lane`]: striped per-thread counters, so the closed success path writes no shared
 //!   cache line, and [`Permit`], the ticket a call carries from admission to outcome.
 
 pub(crate) mod lane;
 pub(crate) mod machine;
+pub(crate) mod sync;
 pub(crate) mod window;
 pub(crate) mod word;
 

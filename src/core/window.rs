@@ -3,7 +3,9 @@
 //! Both windows keep running totals, so recording an outcome and reading the rates are
 //! O(1); memory is fixed at construction whatever the call rate.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::*};
+use std::sync::atomic::Ordering::*;
+
+use crate::core::sync::{AtomicI64, AtomicU64};
 
 use crate::clock::{to_nanos, Nanos};
 use crate::config::Window;

@@ -1,0 +1,17 @@
+//! The synchronisation primitives the state machine is built on.
+//!
+//! Normally std's. Built with `RUSTFLAGS="--cfg loom"`, they are [loom]'s model-checked
+//! versions instead, so that `tests/loom.rs` can explore every interleaving of the
+//! concurrent paths (admission, outcome recording, transitions). Only what carries the
+//! breaker's state goes through here; thread-slot bookkeeping stays on std.
+//!
+//! [loom]: https://docs.rs/loom
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};

@@ -1,0 +1,222 @@
+//! Model checking of the breaker's concurrent paths with [loom].
+//!
+//! Built only with `--cfg loom`, which swaps the state machine's atomics and mutex for
+//! loom's (see `src/core/sync.rs`); loom then runs each model under every interleaving
+//! of its threads (bounded by `LOOM_MAX_PREEMPTIONS`):
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom
+//! ```
+//!
+//! Time: the open duration is 1 ns, so it has always elapsed by the next admission and
+//! every interleaving sees the same clock-dependent branches; probes never time out
+//! (`half_open_max_wait` is an hour).
+//!
+//! [loom]: https://docs.rs/loom
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+use tower_circuit_breaker::{CircuitBreaker, Config, State};
+
+const HOUR: Duration = Duration::from_secs(3_600);
+
+fn breaker(consecutive: u32, permits: u32, successes: u32) -> CircuitBreaker {
+    let config = Config::builder()
+        .name("loom")
+        .consecutive_failures(consecutive)
+        .open_duration(Duration::from_nanos(1))
+        .half_open_permits(permits)
+        .half_open_successes(successes)
+        .half_open_max_wait(HOUR)
+        .build()
+        .expect("valid config");
+    CircuitBreaker::new(config)
+}
+
+/// Trips a breaker whose rule is one failure, then moves it to half-open with no probe
+/// in flight: the first admission after the (1 ns) open duration starts half-open and
+/// takes a probe, which is dropped unreported (Ignored: the slot comes back).
+fn half_open(permits: u32, successes: u32) -> CircuitBreaker {
+    let breaker = breaker(1, permits, successes);
+    breaker.try_acquire().expect("closed admits").failure();
+    assert_eq!(breaker.state(), State::Open);
+    drop(breaker.try_acquire().expect("the open duration elapsed"));
+    assert_eq!(breaker.state(), State::HalfOpen);
+    assert_eq!(breaker.metrics().probes_in_flight, 0);
+    breaker
+}
+
+/// Two threads race for one probe slot of a half-open breaker: never do more probes run
+/// at once than the configured permits, and every slot is back once the probes report.
+#[test]
+fn half_open_never_admits_more_probes_than_permits() {
+    loom::model(|| {
+        let breaker = half_open(1, 2);
+        let (running, admitted) = race_for_probes(&breaker);
+        assert_eq!(running.load(SeqCst), 0);
+        let metrics = breaker.metrics();
+        assert_eq!(metrics.probes_in_flight, 0, "a probe slot leaked");
+        // closed -> open -> half-open; -> closed only after two successful probes.
+        match breaker.state() {
+            State::HalfOpen => assert_eq!(metrics.state_changes, 2),
+            State::Closed => {
+                assert_eq!(admitted, 2);
+                assert_eq!(metrics.state_changes, 3);
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+        assert!(
+            admitted >= 1,
+            "a free probe slot was refused to both threads"
+        );
+    });
+}
+
+/// Two threads race for the first admission after the open duration: exactly one
+/// open -> half-open transition happens, and it hands out at most one probe.
+#[test]
+fn the_end_of_the_open_duration_starts_half_open_once() {
+    loom::model(|| {
+        let breaker = breaker(1, 1, 2);
+        breaker.try_acquire().expect("closed admits").failure();
+        let (_, admitted) = race_for_probes(&breaker);
+        assert_eq!(admitted, 1 + usize::from(breaker.state() == State::Closed));
+        assert_eq!(breaker.metrics().probes_in_flight, 0, "a probe slot leaked");
+        let expected = if breaker.state() == State::Closed {
+            3
+        } else {
+            2
+        };
+        assert_eq!(breaker.metrics().state_changes, expected);
+    });
+}
+
+/// Two threads each ask once for a permit and, if admitted, report a success. Checks,
+/// while a probe runs, that no other probe runs beside it (one permit). Returns the
+/// count of running probes (0 once joined) and how many were admitted.
+fn race_for_probes(breaker: &CircuitBreaker) -> (Arc<AtomicUsize>, usize) {
+    let running = Arc::new(AtomicUsize::new(0));
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (breaker, running, admitted) = (breaker.clone(), running.clone(), admitted.clone());
+            thread::spawn(move || {
+                if let Ok(permit) = breaker.try_acquire() {
+                    assert!(permit.is_probe());
+                    let before = running.fetch_add(1, SeqCst);
+                    assert_eq!(before, 0, "two probes ran at once with one permit");
+                    admitted.fetch_add(1, SeqCst);
+                    running.fetch_sub(1, SeqCst);
+                    permit.success();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let admitted = admitted.load(SeqCst);
+    (running, admitted)
+}
+
+/// Two failures of the same closed period, each enough to trip: the breaker opens
+/// exactly once (no double open, no lost transition).
+#[test]
+fn concurrent_failures_open_the_breaker_once() {
+    loom::model(|| {
+        let breaker = breaker(1, 1, 1);
+        let permits: Vec<_> = (0..2)
+            .map(|_| breaker.try_acquire().expect("closed admits"))
+            .collect();
+        let threads: Vec<_> = permits
+            .into_iter()
+            .map(|permit| thread::spawn(move || permit.failure()))
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(breaker.state(), State::Open);
+        assert_eq!(breaker.metrics().state_changes, 1, "opened more than once");
+        assert_eq!(breaker.metrics().failures, 2);
+    });
+}
+
+/// A successful probe (enough to close) races a failed probe (enough to reopen) of
+/// the same half-open period: exactly one of them moves the breaker, never both.
+#[test]
+fn racing_probe_outcomes_move_the_breaker_once() {
+    loom::model(|| {
+        let breaker = half_open(2, 1);
+        let changes = breaker.metrics().state_changes;
+        let succeeding = breaker.try_acquire().expect("first probe");
+        let failing = breaker.try_acquire().expect("second probe");
+        let a = thread::spawn(move || succeeding.success());
+        let b = thread::spawn(move || failing.failure());
+        a.join().unwrap();
+        b.join().unwrap();
+        let state = breaker.state();
+        assert!(
+            matches!(state, State::Closed | State::Open),
+            "unexpected state {state:?}"
+        );
+        assert_eq!(
+            breaker.metrics().state_changes,
+            changes + 1,
+            "both probe outcomes moved the breaker"
+        );
+    });
+}
+
+/// A probe dropped without a report gives its slot back while another thread asks for
+/// one: afterwards the slot is free again, whatever the interleaving.
+#[test]
+fn a_dropped_probe_returns_its_permit() {
+    loom::model(|| {
+        let breaker = half_open(1, 1);
+        let held = breaker.try_acquire().expect("the only probe slot");
+        let dropper = thread::spawn(move || drop(held));
+        let contender = {
+            let breaker = breaker.clone();
+            thread::spawn(move || breaker.try_acquire().map(drop).is_ok())
+        };
+        dropper.join().unwrap();
+        let contender_got_it = contender.join().unwrap();
+        assert_eq!(breaker.state(), State::HalfOpen);
+        assert_eq!(breaker.metrics().probes_in_flight, 0, "a probe slot leaked");
+        assert!(
+            breaker.try_acquire().is_ok(),
+            "slot not free afterwards (contender admitted: {contender_got_it})"
+        );
+    });
+}
+
+/// A reset races the failure that trips the breaker. The failure was admitted before
+/// the reset, so either it trips first and the reset closes again, or the reset comes
+/// first and the stale failure is not counted: the breaker always ends closed.
+#[test]
+fn a_reset_racing_a_trip_always_ends_closed() {
+    loom::model(|| {
+        let breaker = breaker(1, 1, 1);
+        let permit = breaker.try_acquire().expect("closed admits");
+        let failing = thread::spawn(move || permit.failure());
+        let resetting = {
+            let breaker = breaker.clone();
+            thread::spawn(move || breaker.reset())
+        };
+        failing.join().unwrap();
+        resetting.join().unwrap();
+        assert_eq!(breaker.state(), State::Closed);
+        let changes = breaker.metrics().state_changes;
+        assert!(
+            changes == 1 || changes == 2,
+            "reset (+ trip) expected, got {changes} transitions"
+        );
+        // Closed for real: a fresh failure trips it.
+        breaker.try_acquire().expect("closed admits").failure();
+        assert_eq!(breaker.state(), State::Open);
+    });
+}
