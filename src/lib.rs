@@ -60,6 +60,9 @@ mod metrics;
 mod service;
 mod state;
 
+#[cfg(feature = "http")]
+pub mod http;
+
 pub use crate::breaker::CircuitBreaker;
 pub use crate::classify::{Classify, DefaultClassifier, Outcome};
 pub use crate::config::{
