@@ -60,6 +60,7 @@ mod metrics;
 mod service;
 mod state;
 
+pub mod fallback;
 #[cfg(feature = "http")]
 pub mod http;
 
@@ -70,6 +71,7 @@ pub use crate::config::{
 };
 pub use crate::core::Permit;
 pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
+pub use crate::fallback::{Fallback, FallbackFuture, FallbackLayer};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;
