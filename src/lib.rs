@@ -63,6 +63,8 @@ mod state;
 pub mod fallback;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "tower-http")]
+pub mod tower_http;
 
 pub use crate::breaker::CircuitBreaker;
 pub use crate::classify::{Classify, DefaultClassifier, Outcome};

@@ -1,0 +1,43 @@
+//! [`ClassifiedBreakerLayer`]: a breaker whose outcomes a tower-http classifier decides.
+
+use tower::Layer;
+
+use crate::tower_http::ClassifiedBreakerService;
+use crate::CircuitBreaker;
+
+/// Wraps services in a [`ClassifiedBreakerService`]: `breaker` guards them and
+/// `make_classifier`, a tower-http
+/// [`MakeClassifier`](::tower_http::classify::MakeClassifier), classifies their
+/// responses, at their end of stream when needed.
+///
+/// Like [`CircuitBreakerLayer`](crate::CircuitBreakerLayer), every service it makes
+/// and every clone share the one breaker. See the [module docs](crate::tower_http).
+#[derive(Debug, Clone)]
+pub struct ClassifiedBreakerLayer<M> {
+    breaker: CircuitBreaker,
+    make_classifier: M,
+}
+
+impl<M> ClassifiedBreakerLayer<M> {
+    /// A layer guarding services with `breaker`, classifying with `make_classifier`
+    /// (e.g. `GrpcErrorsAsFailures::make_classifier()`).
+    pub fn new(breaker: CircuitBreaker, make_classifier: M) -> Self {
+        ClassifiedBreakerLayer {
+            breaker,
+            make_classifier,
+        }
+    }
+
+    /// The breaker this layer applies.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+}
+
+impl<S, M: Clone> Layer<S> for ClassifiedBreakerLayer<M> {
+    type Service = ClassifiedBreakerService<S, M>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClassifiedBreakerService::new(inner, self.breaker.clone(), self.make_classifier.clone())
+    }
+}
