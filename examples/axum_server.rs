@@ -48,7 +48,7 @@ async fn inventory(AppState(downstream): AppState<Arc<Downstream>>) -> (StatusCo
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let open_for = Duration::from_millis(300);
+    let open_for = Duration::from_secs(1);
     let breaker = CircuitBreakerLayer::new(
         Config::builder()
             .name("inventory")

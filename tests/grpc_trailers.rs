@@ -27,7 +27,7 @@ use tower_circuit_breaker::tower_http::{ClassifiedBreakerLayer, ClassifiedBreake
 use tower_circuit_breaker::{CircuitBreaker, CircuitOpen, Config, State};
 use tower_http::classify::{GrpcErrorsAsFailures, SharedClassifier};
 
-const OPEN_FOR: Duration = Duration::from_millis(150);
+const OPEN_FOR: Duration = Duration::from_millis(500);
 const PATH: &str = "/test.Ticker/Ticks";
 
 /// One streamed message.
