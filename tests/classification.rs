@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, Outcome, State, Window};
+use tower_circuit_breaker::{
+    CircuitBreaker, CircuitBreakerLayer, Config, Error, Outcome, State, Window,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -120,9 +122,7 @@ async fn slow_successes_trip_on_the_slow_call_rate_not_the_failure_rate() {
             .unwrap(),
     );
     let mut svc = layer.layer(service_fn(timed));
-    // Just under the threshold is not slow; at it is (Resilience4j compares duration
-    // against the threshold, and a 500 ms call against 500 ms is slow here).
-    for request in [(499, false), (500, false), (900, false)] {
+    for request in [(400, false), (600, false), (900, false)] {
         svc.ready().await.unwrap().call(request).await.unwrap();
     }
     assert_eq!(layer.breaker().metrics().slow_calls, 2);
@@ -213,4 +213,30 @@ async fn slow_calls_slide_out_of_a_time_window() {
         State::Open,
         "2 of 4 recent calls were slow"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_is_slow_only_when_strictly_longer_than_the_threshold() {
+    // "Calls slower than the threshold" (the config docs, and Resilience4j).
+    let breaker = CircuitBreaker::new(
+        Config::builder()
+            .slow_call(SECOND, 1.0)
+            .sliding_window(Window::count(10))
+            .minimum_calls(10)
+            .build()
+            .unwrap(),
+    );
+    let permit = breaker.try_acquire().unwrap();
+    tokio::time::advance(SECOND).await;
+    assert_eq!(permit.elapsed(), Some(SECOND));
+    permit.success();
+    assert_eq!(
+        breaker.metrics().slow_calls,
+        0,
+        "exactly the threshold is not slow"
+    );
+    let permit = breaker.try_acquire().unwrap();
+    tokio::time::advance(SECOND + Duration::from_nanos(1)).await;
+    permit.success();
+    assert_eq!(breaker.metrics().slow_calls, 1);
 }

@@ -176,11 +176,12 @@ impl StateMachine {
         self.times_calls() || self.window.as_ref().is_some_and(SlidingWindow::is_timed)
     }
 
-    /// Whether `elapsed` makes a call slow.
+    /// Whether `elapsed` makes a call slow: strictly longer than the threshold, as the
+    /// config documents and as Resilience4j counts.
     pub(crate) fn is_slow(&self, elapsed: Nanos) -> bool {
         self.config
             .slow_call
-            .is_some_and(|slow| elapsed >= to_nanos(slow.threshold))
+            .is_some_and(|slow| elapsed > to_nanos(slow.threshold))
     }
 
     /// Decides whether a call may go ahead now. The closed case is one load, inlined
