@@ -166,7 +166,7 @@ async fn a_body_error_is_a_failure_and_an_abandoned_body_is_ignored() {
 async fn head_classified_responses_pass_their_body_through() {
     let breaker = breaker();
     let layer =
-        ClassifiedBreakerLayer::new(breaker.clone(), ServerErrorsAsFailures::make_classifier());
+        ClassifiedBreakerLayer::from_classifier(breaker.clone(), ServerErrorsAsFailures::new());
     let mut svc = layer.layer(service_fn(|request: Request<u16>| async move {
         let mut response = Response::new(Full::new(Bytes::from_static(b"body")));
         *response.status_mut() = http::StatusCode::from_u16(*request.body()).unwrap();

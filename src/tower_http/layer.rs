@@ -1,5 +1,6 @@
 //! [`ClassifiedBreakerLayer`]: a breaker whose outcomes a tower-http classifier decides.
 
+use ::tower_http::classify::{ClassifyResponse, SharedClassifier};
 use tower::Layer;
 
 use crate::tower_http::ClassifiedBreakerService;
@@ -31,6 +32,30 @@ impl<M> ClassifiedBreakerLayer<M> {
     /// The breaker this layer applies.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
+    }
+}
+
+impl<C> ClassifiedBreakerLayer<SharedClassifier<C>> {
+    /// A layer classifying every request's response with the same `classifier`, a
+    /// tower-http [`ClassifyResponse`](::tower_http::classify::ClassifyResponse) such
+    /// as `ServerErrorsAsFailures::new()` (wrapped in a
+    /// [`SharedClassifier`](::tower_http::classify::SharedClassifier)).
+    ///
+    /// ```
+    /// use tower_http::classify::StatusInRangeAsFailures;
+    /// use tower_circuit_breaker::tower_http::ClassifiedBreakerLayer;
+    /// use tower_circuit_breaker::{CircuitBreaker, Config};
+    ///
+    /// let breaker = CircuitBreaker::new(Config::default());
+    /// // Only 500..=599 count; tower-http's classifier decides.
+    /// let layer = ClassifiedBreakerLayer::from_classifier(breaker, StatusInRangeAsFailures::new(500..=599));
+    /// # let _ = layer;
+    /// ```
+    pub fn from_classifier(breaker: CircuitBreaker, classifier: C) -> Self
+    where
+        C: ClassifyResponse + Clone,
+    {
+        ClassifiedBreakerLayer::new(breaker, SharedClassifier::new(classifier))
     }
 }
 
