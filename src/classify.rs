@@ -33,6 +33,16 @@ pub enum Outcome {
 pub trait Classify<Res, Err> {
     /// The outcome of one call.
     fn classify(&self, result: Result<&Res, &Err>) -> Outcome;
+
+    /// How long the downstream asked callers to stay away after this failed result
+    /// (e.g. an HTTP `Retry-After`), if it did. Asked only for results classified
+    /// [`Outcome::Failure`]; should that failure open the breaker, it stays open at
+    /// least this long. The default asks for nothing.
+    #[inline]
+    fn retry_after(&self, result: Result<&Res, &Err>) -> Option<std::time::Duration> {
+        let _ = result;
+        None
+    }
 }
 
 /// The default classification: `Ok` is a success, `Err` a failure.

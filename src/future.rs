@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::{CircuitOpen, Classify, Error, Permit};
+use crate::{CircuitOpen, Classify, Error, Outcome, Permit};
 
 pin_project! {
     /// The future returned by [`CircuitBreakerService`](crate::CircuitBreakerService).
@@ -78,8 +78,15 @@ where
                     return Poll::Pending;
                 };
                 let outcome = classifier.classify(result.as_ref());
+                let floor = match outcome {
+                    Outcome::Failure => classifier.retry_after(result.as_ref()),
+                    _ => None,
+                };
                 permit.set_polling(false);
-                permit.settle(outcome);
+                match floor {
+                    None => permit.settle(outcome),
+                    Some(floor) => permit.settle_failure_with_floor(floor),
+                }
                 Poll::Ready(result.map_err(Error::Inner))
             }
             ResponseStateProj::Rejected { open } => Poll::Ready(Err(Error::Open(

@@ -60,6 +60,12 @@ mod metrics;
 mod service;
 mod state;
 
+pub mod fallback;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "tower-http")]
+pub mod tower_http;
+
 pub use crate::breaker::CircuitBreaker;
 pub use crate::classify::{Classify, DefaultClassifier, Outcome};
 pub use crate::config::{
@@ -67,6 +73,7 @@ pub use crate::config::{
 };
 pub use crate::core::Permit;
 pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
+pub use crate::fallback::{Fallback, FallbackFuture, FallbackLayer};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;

@@ -226,6 +226,33 @@ where
     }
 }
 
+impl<S, C> CircuitBreakerService<S, C> {
+    /// Like `call`, for middleware that records the outcome later than the response
+    /// future would (e.g. when a streamed body ends): calls the inner service under
+    /// the admission `poll_ready` decided and hands back its future with the permit,
+    /// or the (counted) rejection.
+    #[cfg(feature = "tower-http")]
+    pub(crate) fn call_admitted<Req>(
+        &mut self,
+        request: Req,
+    ) -> Result<(S::Future, Permit), CircuitOpen>
+    where
+        S: Service<Req>,
+    {
+        match self.admission.take() {
+            Some(Admission::Admitted(mut permit)) => {
+                permit.mark_used();
+                Ok((self.inner.call(request), permit))
+            }
+            Some(Admission::Rejected(open)) => {
+                self.breaker.lane().count_rejection();
+                Err(open)
+            }
+            None => called_before_ready(),
+        }
+    }
+}
+
 /// The misuse panic of `call`, kept out of line.
 #[cold]
 #[inline(never)]

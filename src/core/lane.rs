@@ -264,6 +264,30 @@ impl Permit {
         self.record(Outcome::Failure);
     }
 
+    /// Reports a failure after which the downstream asked for a pause (e.g. an HTTP
+    /// `Retry-After`): should this failure open the breaker, it stays open at least
+    /// `retry_after`, or the configured open duration if that is longer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_circuit_breaker::{CircuitBreaker, Config};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_circuit_breaker::ConfigError> {
+    /// let breaker = CircuitBreaker::new(
+    ///     Config::builder().consecutive_failures(1).open_duration(Duration::from_secs(5)).build()?,
+    /// );
+    /// let permit = breaker.try_acquire().expect("closed");
+    /// permit.failure_with_retry_after(Duration::from_secs(60));
+    /// let open = breaker.try_acquire().unwrap_err();
+    /// assert!(open.retry_after.unwrap() > Duration::from_secs(59));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn failure_with_retry_after(mut self, retry_after: Duration) {
+        self.settle_failure_with_floor(retry_after);
+    }
+
     /// Whether this permit is one of the limited half-open probes.
     pub fn is_probe(&self) -> bool {
         self.kind == Some(PermitKind::Probe)
@@ -309,11 +333,19 @@ impl Permit {
             lane.machine.record_closed_success(self.generation);
             return;
         }
-        self.settle_slow(kind, outcome);
+        self.settle_slow(kind, outcome, None);
+    }
+
+    /// Records a failure that, should it open the breaker, keeps it open at least
+    /// `open_floor` (e.g. the failed response's `Retry-After`).
+    pub(crate) fn settle_failure_with_floor(&mut self, open_floor: Duration) {
+        if let Some(kind) = self.kind.take() {
+            self.settle_slow(kind, Outcome::Failure, Some(open_floor));
+        }
     }
 
     #[inline(never)]
-    fn settle_slow(&self, kind: PermitKind, outcome: Outcome) {
+    fn settle_slow(&self, kind: PermitKind, outcome: Outcome, open_floor: Option<Duration>) {
         if kind == PermitKind::Disabled {
             return;
         }
@@ -327,7 +359,7 @@ impl Permit {
         };
         lane.count(outcome, slow, now);
         lane.machine
-            .record(kind, self.generation, outcome, slow, now);
+            .record(kind, self.generation, outcome, slow, now, open_floor);
     }
 }
 

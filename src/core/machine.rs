@@ -178,11 +178,12 @@ impl StateMachine {
         self.times_calls() || self.window.as_ref().is_some_and(SlidingWindow::is_timed)
     }
 
-    /// Whether `elapsed` makes a call slow.
+    /// Whether `elapsed` makes a call slow: strictly longer than the threshold, as the
+    /// config documents and as Resilience4j counts.
     pub(crate) fn is_slow(&self, elapsed: Nanos) -> bool {
         self.config
             .slow_call
-            .is_some_and(|slow| elapsed >= to_nanos(slow.threshold))
+            .is_some_and(|slow| elapsed > to_nanos(slow.threshold))
     }
 
     /// Decides whether a call may go ahead now. The closed case is one load, inlined
@@ -256,10 +257,17 @@ impl StateMachine {
                         // A probe may finish between the check above and the lock:
                         // re-check its progress there before giving up on the probes.
                         let max_wait = to_nanos(self.config.half_open_max_wait);
-                        self.transition_if(word, State::Open, Reason::ProbeTimedOut, false, || {
-                            let progress = self.probe_progress_at.load(Acquire);
-                            self.clock.now() >= progress.saturating_add(max_wait)
-                        });
+                        self.transition_if(
+                            word,
+                            State::Open,
+                            Reason::ProbeTimedOut,
+                            false,
+                            None,
+                            || {
+                                let progress = self.probe_progress_at.load(Acquire);
+                                self.clock.now() >= progress.saturating_add(max_wait)
+                            },
+                        );
                         continue;
                     }
                     return Admission::Rejected {
@@ -277,6 +285,8 @@ impl StateMachine {
 
     /// Records the outcome of a call admitted as `kind` in `generation`. Outcomes of an
     /// earlier generation are stale: they judged a period that has already ended.
+    /// `open_floor` (e.g. a failed response's `Retry-After`) is the least open duration
+    /// should this outcome open the breaker.
     #[inline]
     pub(crate) fn record(
         &self,
@@ -285,13 +295,16 @@ impl StateMachine {
         outcome: Outcome,
         slow: bool,
         now: Option<Nanos>,
+        open_floor: Option<Duration>,
     ) {
         match kind {
-            PermitKind::Closed => self.record_closed(State::Closed, generation, outcome, slow, now),
-            PermitKind::MetricsOnly => {
-                self.record_closed(State::MetricsOnly, generation, outcome, slow, now)
+            PermitKind::Closed => {
+                self.record_closed(State::Closed, generation, outcome, slow, now, open_floor)
             }
-            PermitKind::Probe => self.record_probe(generation, outcome, slow, now),
+            PermitKind::MetricsOnly => {
+                self.record_closed(State::MetricsOnly, generation, outcome, slow, now, None)
+            }
+            PermitKind::Probe => self.record_probe(generation, outcome, slow, now, open_floor),
             PermitKind::ForcedClosed | PermitKind::Disabled => {}
         }
     }
@@ -331,6 +344,7 @@ impl StateMachine {
         outcome: Outcome,
         slow: bool,
         now: Option<Nanos>,
+        open_floor: Option<Duration>,
     ) {
         let bits = self.word.load(Acquire);
         if bits & Word::PERIOD_MASK != Word::period(state, generation)
@@ -358,12 +372,12 @@ impl StateMachine {
             trip = trip.or_else(|| self.rate_rule_fired(&stats));
         }
         if let Some(reason) = trip {
-            self.trip(Word::unpack(bits), state, reason);
+            self.trip(Word::unpack(bits), state, reason, open_floor);
         }
     }
 
     #[inline(never)]
-    fn trip(&self, word: Word, state: State, reason: Reason) {
+    fn trip(&self, word: Word, state: State, reason: Reason, open_floor: Option<Duration>) {
         if state == State::MetricsOnly {
             // Restart the rules as a trip would, so a long outage logs once per
             // would-be trip instead of once per failure.
@@ -374,7 +388,7 @@ impl StateMachine {
                 "circuit breaker would open (metrics-only mode)"
             );
         } else {
-            self.transition(word, State::Open, reason, false);
+            self.transition_if(word, State::Open, reason, false, open_floor, || true);
         }
     }
 
@@ -427,7 +441,14 @@ impl StateMachine {
         }
     }
 
-    fn record_probe(&self, generation: u32, outcome: Outcome, slow: bool, now: Option<Nanos>) {
+    fn record_probe(
+        &self,
+        generation: u32,
+        outcome: Outcome,
+        slow: bool,
+        now: Option<Nanos>,
+        open_floor: Option<Duration>,
+    ) {
         let now = now.unwrap_or_else(|| self.clock.now());
         let failed = outcome == Outcome::Failure || (outcome == Outcome::Success && slow);
         loop {
@@ -436,7 +457,14 @@ impl StateMachine {
                 return;
             }
             if failed {
-                self.transition(word, State::Open, Reason::ProbeFailed, false);
+                self.transition_if(
+                    word,
+                    State::Open,
+                    Reason::ProbeFailed,
+                    false,
+                    open_floor,
+                    || true,
+                );
                 return;
             }
             self.probe_progress_at.fetch_max(now, AcqRel);
@@ -461,18 +489,20 @@ impl StateMachine {
     /// Moves from `from` (state and generation) to `to`. Returns the new generation, or
     /// `None` if another thread already moved on from `from`.
     fn transition(&self, from: Word, to: State, reason: Reason, take_probe: bool) -> Option<u32> {
-        self.transition_if(from, to, reason, take_probe, || true)
+        self.transition_if(from, to, reason, take_probe, None, || true)
     }
 
     /// Moves from `from` (state and generation) to `to` if `still_due`, re-checked under
     /// the lock, agrees. Returns the new generation, or `None` if another thread already
-    /// moved on from `from` or the transition is no longer due.
+    /// moved on from `from` or the transition is no longer due. An open period lasts at
+    /// least `open_floor`.
     fn transition_if(
         &self,
         from: Word,
         to: State,
         reason: Reason,
         take_probe: bool,
+        open_floor: Option<Duration>,
         still_due: impl FnOnce() -> bool,
     ) -> Option<u32> {
         // Callers that lost the race see it without queueing on the lock.
@@ -485,7 +515,7 @@ impl StateMachine {
             if !current.same_period(from) || !still_due() {
                 return None;
             }
-            self.enter(&mut log, current, to, reason, take_probe)
+            self.enter(&mut log, current, to, reason, take_probe, open_floor)
         };
         self.announce(&done);
         Some(done.generation)
@@ -500,7 +530,7 @@ impl StateMachine {
             if current.state == to && !force_reset {
                 return;
             }
-            self.enter(&mut log, current, to, Reason::Manual, false)
+            self.enter(&mut log, current, to, Reason::Manual, false, None)
         };
         self.announce(&done);
     }
@@ -514,6 +544,7 @@ impl StateMachine {
         to: State,
         reason: Reason,
         take_probe: bool,
+        open_floor: Option<Duration>,
     ) -> Transition {
         let now = self.clock.now();
         let mut open_for = None;
@@ -524,6 +555,9 @@ impl StateMachine {
                     log.consecutive_trips,
                     self.next_unit_random(),
                 );
+                // A floor (a failed response's `Retry-After`) lengthens this period only;
+                // the backoff sequence goes on from the configured durations.
+                let duration = open_floor.map_or(duration, |floor| duration.max(floor));
                 log.consecutive_trips = log.consecutive_trips.saturating_add(1);
                 self.open_until
                     .store(now.saturating_add(to_nanos(duration)), Release);

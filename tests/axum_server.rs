@@ -1,0 +1,268 @@
+//! A real axum server on 127.0.0.1:0 with a hit counter and a "fail on command"
+//! switch: a client-side breaker opens, rejects without touching the server, half-opens
+//! and closes; a server-side breaker answers `503` + `Retry-After` without running the
+//! handler. Real time, with short bounded waits; every server is shut down at the end.
+#![cfg(feature = "http")]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_circuit_breaker::http::{handle_error, HttpClassifier};
+use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State};
+
+/// Open duration of the breakers under test: short, since these tests wait in real time.
+const OPEN_FOR: Duration = Duration::from_millis(500);
+
+/// What the server's handler does, and how often it ran.
+#[derive(Debug, Clone, Default)]
+struct Backend {
+    hits: Arc<AtomicUsize>,
+    fail: Arc<AtomicBool>,
+}
+
+impl Backend {
+    async fn handle(self) -> (StatusCode, &'static str) {
+        self.hits.fetch_add(1, SeqCst);
+        if self.fail.load(SeqCst) {
+            (StatusCode::INTERNAL_SERVER_ERROR, "failing on command")
+        } else {
+            (StatusCode::OK, "ok")
+        }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(SeqCst)
+    }
+
+    fn fail(&self, fail: bool) {
+        self.fail.store(fail, SeqCst);
+    }
+}
+
+/// A running axum server, shut down gracefully by [`TestServer::stop`].
+struct TestServer {
+    addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    async fn start(app: Router) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = signal.await;
+                })
+                .await
+        });
+        TestServer {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    fn uri(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Graceful shutdown, bounded: the task is aborted if it does not end in time.
+    async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let abort = self.task.abort_handle();
+        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
+            Ok(result) => result.unwrap().unwrap(),
+            Err(_) => {
+                abort.abort();
+                panic!("the server did not shut down within 5 s");
+            }
+        }
+    }
+}
+
+fn config() -> Config {
+    Config::builder()
+        .name("axum-backend")
+        .consecutive_failures(3)
+        .open_duration(OPEN_FOR)
+        .half_open_permits(1)
+        .half_open_successes(1)
+        .build()
+        .unwrap()
+}
+
+fn get_request(uri: &str) -> http::Request<Empty<Bytes>> {
+    http::Request::get(uri).body(Empty::new()).unwrap()
+}
+
+#[tokio::test]
+async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes() {
+    let backend = Backend::default();
+    let handler_backend = backend.clone();
+    let app = Router::new().route("/work", get(move || handler_backend.clone().handle()));
+    let server = TestServer::start(app).await;
+    let uri = server.uri("/work");
+
+    let layer = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let mut svc = layer.layer(client);
+
+    // Healthy: calls reach the server.
+    for _ in 0..2 {
+        let response = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(get_request(&uri))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(backend.hits(), 2);
+
+    // Fail on command: three 500s open the breaker.
+    backend.fail(true);
+    for _ in 0..3 {
+        let response = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(get_request(&uri))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+    }
+    assert_eq!(layer.breaker().state(), State::Open);
+    assert_eq!(backend.hits(), 5);
+
+    // Open: rejected fast, the server sees nothing.
+    for _ in 0..10 {
+        match svc.ready().await.unwrap().call(get_request(&uri)).await {
+            Err(Error::Open(open)) => assert!(open.retry_after.unwrap() <= OPEN_FOR),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+    assert_eq!(backend.hits(), 5, "rejections never reach the server");
+    assert_eq!(layer.breaker().metrics().rejected, 10);
+
+    // After the open duration, one probe reaches the recovered server and closes.
+    backend.fail(false);
+    tokio::time::sleep(OPEN_FOR + Duration::from_millis(20)).await;
+    let response = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(get_request(&uri))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(backend.hits(), 6);
+    assert_eq!(layer.breaker().state(), State::Closed);
+    // Closed -> Open -> HalfOpen -> Closed.
+    assert_eq!(layer.breaker().metrics().state_changes, 3);
+
+    drop(svc);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_probe_reopens_without_a_second_server_hit() {
+    let backend = Backend::default();
+    backend.fail(true);
+    let handler_backend = backend.clone();
+    let app = Router::new().route("/work", get(move || handler_backend.clone().handle()));
+    let server = TestServer::start(app).await;
+    let uri = server.uri("/work");
+
+    let layer = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let mut svc = layer.layer(client);
+    for _ in 0..3 {
+        svc.ready()
+            .await
+            .unwrap()
+            .call(get_request(&uri))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(OPEN_FOR + Duration::from_millis(20)).await;
+    let probe = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(get_request(&uri))
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 500);
+    assert_eq!(layer.breaker().state(), State::Open);
+    assert!(matches!(
+        svc.ready().await.unwrap().call(get_request(&uri)).await,
+        Err(Error::Open(_))
+    ));
+    assert_eq!(backend.hits(), 4, "3 failures and 1 probe");
+
+    drop(svc);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_side_breaker_answers_503_with_retry_after_without_running_the_handler() {
+    let backend = Backend::default();
+    let handler_backend = backend.clone();
+    let breaker = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
+    let app = Router::new()
+        .route("/work", get(move || handler_backend.clone().handle()))
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(handle_error))
+                .layer(breaker.clone()),
+        );
+    let server = TestServer::start(app).await;
+    let uri = server.uri("/work");
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+
+    backend.fail(true);
+    for _ in 0..3 {
+        let response = client.request(get_request(&uri)).await.unwrap();
+        assert_eq!(response.status(), 500);
+    }
+    assert_eq!(breaker.breaker().state(), State::Open);
+
+    let response = client.request(get_request(&uri)).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(retry_after, 1, "under 500 ms rounds up to one whole second");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("axum-backend"));
+    assert_eq!(backend.hits(), 3, "the handler did not run");
+
+    backend.fail(false);
+    tokio::time::sleep(OPEN_FOR + Duration::from_millis(20)).await;
+    let response = client.request(get_request(&uri)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(breaker.breaker().state(), State::Closed);
+    assert_eq!(backend.hits(), 4);
+
+    drop(client);
+    server.stop().await;
+}
