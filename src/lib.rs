@@ -57,6 +57,7 @@ mod error;
 mod future;
 mod layer;
 mod metrics;
+pub mod retry;
 mod service;
 mod state;
 
@@ -70,6 +71,7 @@ pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;
+pub use crate::retry::RetryPolicy;
 pub use crate::service::CircuitBreakerService;
 pub use crate::state::{Health, State};
 
