@@ -62,6 +62,7 @@ mod service;
 mod state;
 
 pub use crate::breaker::CircuitBreaker;
+pub use crate::classify::EveryErrorFails;
 pub use crate::classify::{Classify, DefaultClassifier, Outcome};
 pub use crate::config::{
     Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN, MAX_TIME_BUCKETS,
