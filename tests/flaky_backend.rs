@@ -120,3 +120,57 @@ async fn the_report_has_a_table_per_phase() {
     }
     assert!(text.contains("closed -> open"), "{text}");
 }
+
+#[path = "../examples/flaky_backend/cli.rs"]
+mod cli;
+
+fn parse(args: &[&str]) -> Result<cli::Args, String> {
+    cli::parse_args(args.iter().map(|a| a.to_string()))
+}
+
+#[test]
+fn the_demo_flags_parse_and_bad_values_are_named() {
+    let defaults = parse(&[]).unwrap();
+    assert_eq!(
+        (defaults.duration, defaults.rps, defaults.seed),
+        (Duration::from_secs(24), 100, 1)
+    );
+    assert!(defaults.svg.is_none());
+    let set = parse(&[
+        "--duration",
+        "8",
+        "--rps",
+        "50",
+        "--seed",
+        "9",
+        "--svg",
+        "t.svg",
+    ])
+    .unwrap();
+    assert_eq!(
+        (set.duration, set.rps, set.seed, set.svg.as_deref()),
+        (Duration::from_secs(8), 50, 9, Some("t.svg"))
+    );
+
+    assert_eq!(parse(&["--help"]).unwrap_err(), "");
+    let too_long = parse(&["--duration", "90"]).unwrap_err();
+    assert_eq!(
+        too_long,
+        "invalid `--duration` = \"90\": must be between 4 and 55 seconds"
+    );
+    assert!(parse(&["--rps", "0"])
+        .unwrap_err()
+        .contains("`--rps` = \"0\""));
+    assert!(parse(&["--rps", "fast"])
+        .unwrap_err()
+        .contains("not a whole number"));
+    assert!(parse(&["--seed", "-1"]).unwrap_err().contains("`--seed`"));
+    assert!(parse(&["--duration", "NaN"])
+        .unwrap_err()
+        .contains("`--duration`"));
+    assert_eq!(parse(&["--rps"]).unwrap_err(), "`--rps` needs a value");
+    assert_eq!(parse(&["--fast"]).unwrap_err(), "unknown flag `--fast`");
+    for flag in ["--duration", "--rps", "--seed", "--svg"] {
+        assert!(cli::USAGE.contains(flag), "usage lists {flag}");
+    }
+}
