@@ -177,7 +177,7 @@ impl Backend {
                 status: 200,
             },
             Phase::Errors => {
-                let roll = unit(self.seed ^ ((scenario.index() as u64) << 56) ^ n);
+                let roll = unit(mix(self.seed) ^ ((scenario.index() as u64) << 56) ^ n);
                 Answer {
                     delay: HEALTHY_LATENCY,
                     status: if roll < ERROR_RATE { 500 } else { 200 },
@@ -196,12 +196,17 @@ impl Backend {
     }
 }
 
-/// A uniform sample in `[0, 1)` from a 64-bit input (one SplitMix64 step).
-fn unit(input: u64) -> f64 {
+/// One SplitMix64 step: scrambles `input` into 64 well-mixed bits.
+fn mix(input: u64) -> u64 {
     let mut z = input.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    z ^ (z >> 31)
+}
+
+/// A uniform sample in `[0, 1)` from a 64-bit input.
+fn unit(input: u64) -> f64 {
+    (mix(input) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The backend answered with a server error.
@@ -341,7 +346,9 @@ pub async fn drive(client: Client, start: Instant, schedule: Schedule, rps: u32)
     records
 }
 
-/// Samples the breaker's state every 5 ms until `until`, keeping each change.
+/// Samples the breaker's state every 5 ms until `until`, keeping each change (a state
+/// that lasts less than one sample can be missed; `state()` is a pure read, so sampling
+/// does not disturb the breaker).
 pub async fn watch(
     breaker: CircuitBreaker,
     start: Instant,
@@ -492,7 +499,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} requests/s through each stack for {:.1} s; per-attempt timeout {} ms (b, c).",
+            "{} requests/s through each stack for {:.1} s; per-attempt timeout {} ms (b, c); \
+             `backend` = calls that reached the backend; breaker state sampled every 5 ms.",
             self.rps,
             self.schedule.total().as_secs_f64(),
             TIMEOUT.as_millis()
