@@ -462,3 +462,31 @@ fn defaults_are_valid_and_documented() {
     assert_eq!(policy.base_delay(), 50 * MS);
     assert_eq!(policy.max_delay(), Duration::from_secs(2));
 }
+
+#[tokio::test(start_paused = true)]
+async fn extreme_settings_do_not_panic() {
+    use tower::retry::Policy;
+
+    for jitter in [0.0, 0.5, 1.0] {
+        let mut policy = RetryPolicy::builder()
+            .base_delay(Duration::from_nanos(1))
+            .max_delay(Duration::MAX)
+            .multiplier(1e300)
+            .jitter(jitter)
+            .max_attempts(u32::MAX)
+            .wait_retry_after(true)
+            .build()
+            .unwrap();
+        let mut failed: Result<(), BoxError> = Err("x".into());
+        for _ in 0..5 {
+            assert!(policy.retry(&mut (), &mut failed).is_some());
+        }
+        let open = CircuitOpen {
+            name: "x".into(),
+            state: State::Open,
+            retry_after: Some(Duration::MAX),
+        };
+        let mut rejected: Result<(), Error<BoxError>> = Err(Error::Open(open));
+        assert!(policy.retry(&mut (), &mut rejected).is_some());
+    }
+}

@@ -98,13 +98,19 @@ impl Backoff {
     fn delay(&self, retry: u32, unit: f64) -> Duration {
         let exponent = i32::try_from(retry).unwrap_or(i32::MAX);
         let scaled = self.base_delay.as_secs_f64() * self.multiplier.powi(exponent);
-        let nominal = if scaled.is_finite() && scaled < self.max_delay.as_secs_f64() {
-            Duration::from_secs_f64(scaled)
-        } else {
-            self.max_delay
+        let nominal = match Duration::try_from_secs_f64(scaled) {
+            Ok(nominal) if nominal < self.max_delay => nominal,
+            _ => self.max_delay,
         };
-        nominal.mul_f64(1.0 - self.jitter * unit)
+        shrink(nominal, 1.0 - self.jitter * unit)
     }
+}
+
+/// `duration * factor` for a `factor` in `[0, 1]`, without the panics of
+/// [`Duration::mul_f64`] near `Duration::MAX` (where f64 rounding overshoots).
+fn shrink(duration: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor)
+        .map_or(duration, |scaled| scaled.min(duration))
 }
 
 impl RetryPolicy {
@@ -161,10 +167,8 @@ impl<P> RetryPolicy<P> {
         let after = open
             .retry_after
             .filter(|after| self.shared.wait_retry_after && *after <= backoff.max_delay)?;
-        let spread = backoff
-            .base_delay
-            .mul_f64(backoff.jitter * self.rng.next_unit());
-        Some((after + spread).min(backoff.max_delay))
+        let spread = shrink(backoff.base_delay, backoff.jitter * self.rng.next_unit());
+        Some(after.saturating_add(spread).min(backoff.max_delay))
     }
 }
 
