@@ -490,3 +490,52 @@ async fn extreme_settings_do_not_panic() {
         assert!(policy.retry(&mut (), &mut rejected).is_some());
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Every wait lies in `[nominal * (1 - jitter), nominal]`, where the nominal wait
+    /// `min(base * multiplier^k, max)` grows with the retry number `k`.
+    #[test]
+    fn every_wait_is_within_its_jitter_band(
+        base_us in 1u64..1_000_000,
+        extra_us in 0u64..10_000_000,
+        multiplier in 1.0f64..8.0,
+        jitter in 0.0f64..=1.0,
+        seed in proptest::prelude::any::<u64>(),
+    ) {
+        use tower::retry::Policy;
+
+        let base = Duration::from_micros(base_us);
+        let max = base + Duration::from_micros(extra_us);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut policy = RetryPolicy::builder()
+                .base_delay(base)
+                .max_delay(max)
+                .multiplier(multiplier)
+                .jitter(jitter)
+                .max_attempts(20)
+                .seed(seed)
+                .build()
+                .unwrap();
+            let mut failed: Result<(), BoxError> = Err("x".into());
+            let tolerance = Duration::from_micros(1);
+            for k in 0..19 {
+                let sleep = policy.retry(&mut (), &mut failed).expect("attempts left");
+                let wait = sleep.deadline() - Instant::now();
+                let nominal = Duration::from_secs_f64(
+                    (base.as_secs_f64() * multiplier.powi(k)).min(max.as_secs_f64()),
+                );
+                assert!(wait <= nominal + tolerance, "k={k}: {wait:?} > {nominal:?}");
+                let floor = nominal.mul_f64(1.0 - jitter);
+                assert!(wait + tolerance >= floor, "k={k}: {wait:?} < {floor:?}");
+            }
+            assert!(policy.retry(&mut (), &mut failed).is_none(), "20 attempts in all");
+        });
+    }
+}
