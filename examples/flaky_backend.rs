@@ -25,6 +25,8 @@ mod cli;
 mod driver;
 #[path = "flaky_backend/http.rs"]
 mod http;
+#[path = "flaky_backend/report.rs"]
+mod report;
 #[path = "flaky_backend/svg.rs"]
 mod svg;
 

@@ -4,13 +4,16 @@
 
 #[path = "../examples/flaky_backend/driver.rs"]
 mod driver;
+#[path = "../examples/flaky_backend/report.rs"]
+mod report;
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tower_circuit_breaker::State;
 
-use driver::{Backend, Phase, Report, Scenario, Schedule};
+use driver::{Backend, Phase, Scenario, Schedule};
+use report::Report;
 
 async fn shortened_run(seed: u64) -> Report {
     let schedule = Schedule::new(Duration::from_secs(8));

@@ -7,6 +7,8 @@
 mod driver;
 #[path = "../examples/flaky_backend/http.rs"]
 mod http;
+#[path = "../examples/flaky_backend/report.rs"]
+mod report;
 
 use std::time::Duration;
 

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use tower::util::BoxCloneService;
 use tower::{service_fn, BoxError};
 
-use crate::driver::{self, Backend, Client, Report, Scenario, Schedule, ServerError};
+use crate::driver::{self, Backend, Client, Scenario, Schedule, ServerError};
+use crate::report::Report;
 
 /// The pooled HTTP client the stacks share.
 pub type Http = HttpClient<HttpConnector, Empty<Bytes>>;

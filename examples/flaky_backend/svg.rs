@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tower_circuit_breaker::State;
 
-use crate::driver::{Outcome, Phase, Report, Scenario, OUTAGE_HANG};
+use crate::driver::{Outcome, Phase, Scenario, OUTAGE_HANG};
+use crate::report::Report;
 
 const WIDTH: f64 = 960.0;
 const LEFT: f64 = 60.0;

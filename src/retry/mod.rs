@@ -11,9 +11,12 @@
 //!
 //! [`CircuitOpen`]: crate::CircuitOpen
 
+mod backoff;
+mod builder;
 mod jitter;
 mod policy;
 mod predicate;
 
-pub use self::policy::{RetryPolicy, RetryPolicyBuilder};
+pub use self::builder::RetryPolicyBuilder;
+pub use self::policy::RetryPolicy;
 pub use self::predicate::{FindCircuitOpen, RetryOnError, RetryPredicate};
