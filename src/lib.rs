@@ -43,6 +43,12 @@
 //! [`ResponseFuture`]) knows nothing of windows. All time is read through
 //! [`tokio::time::Instant`], so tests with paused Tokio time drive the breaker
 //! deterministically.
+//!
+//! The breaker is meant to sit in a stack of Tower's own layers,
+//! `Retry( CircuitBreaker( Timeout( ConcurrencyLimit + LoadShed( inner ))))`: the timeout
+//! inside the breaker so timeouts count as failures, a load-shed rejection ignored by
+//! [`DefaultClassifier`], and the [`retry`] module's [`RetryPolicy`] outside, backing off
+//! with jitter and never retrying a [`CircuitOpen`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
