@@ -43,6 +43,12 @@
 //! [`ResponseFuture`]) knows nothing of windows. All time is read through
 //! [`tokio::time::Instant`], so tests with paused Tokio time drive the breaker
 //! deterministically.
+//!
+//! The breaker is meant to sit in a stack of Tower's own layers,
+//! `Retry( CircuitBreaker( Timeout( ConcurrencyLimit + LoadShed( inner ))))`: the timeout
+//! inside the breaker so timeouts count as failures, a load-shed rejection ignored by
+//! [`DefaultClassifier`], and the [`retry`] module's [`RetryPolicy`] outside, backing off
+//! with jitter and never retrying a [`CircuitOpen`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -57,6 +63,7 @@ mod error;
 mod future;
 mod layer;
 mod metrics;
+pub mod retry;
 mod service;
 mod state;
 
@@ -67,6 +74,7 @@ pub mod http;
 pub mod tower_http;
 
 pub use crate::breaker::CircuitBreaker;
+pub use crate::classify::EveryErrorFails;
 pub use crate::classify::{Classify, DefaultClassifier, Outcome};
 pub use crate::config::{
     Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN, MAX_TIME_BUCKETS,
@@ -77,6 +85,7 @@ pub use crate::fallback::{Fallback, FallbackFuture, FallbackLayer};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;
+pub use crate::retry::RetryPolicy;
 pub use crate::service::CircuitBreakerService;
 pub use crate::state::{Health, State};
 

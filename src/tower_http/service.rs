@@ -56,6 +56,9 @@ impl<S, M> ClassifiedBreakerService<S, M> {
 impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for ClassifiedBreakerService<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    // An error from the inner `poll_ready` is classified by the default classifier,
+    // which looks for load-shed rejections by type.
+    S::Error: 'static,
     M: MakeClassifier,
 {
     type Response = Response<ClassifiedBody<ResBody, M::ClassifyEos>>;

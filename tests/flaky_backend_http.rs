@@ -1,0 +1,47 @@
+//! The flaky-backend demo over real HTTP on 127.0.0.1: a short run (2.4 s of wall time)
+//! through the same code as `cargo run --release --example flaky_backend`, checked with
+//! generous bounds (real time on a shared machine is noisy; the exact properties are
+//! checked in paused time by `tests/flaky_backend.rs`).
+
+#[path = "../examples/flaky_backend/driver.rs"]
+mod driver;
+#[path = "../examples/flaky_backend/http.rs"]
+mod http;
+#[path = "../examples/flaky_backend/report.rs"]
+mod report;
+
+use std::time::Duration;
+
+use driver::{Phase, Scenario, Schedule};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_real_run_shows_the_breaker_cutting_the_outage_short() {
+    let schedule = Schedule::new(Duration::from_millis(2400));
+    let mut address = None;
+    let report = http::run(schedule, 50, 1, |addr| address = Some(addr))
+        .await
+        .expect("backend starts on 127.0.0.1");
+    let text = report.render();
+    let addr = address.expect("the server announced its address");
+    assert!(addr.ip().is_loopback());
+
+    // The HTTP path works: the healthy phase mostly succeeds through every stack.
+    for scenario in Scenario::ALL {
+        let healthy = report.stats(scenario, Phase::Healthy);
+        assert_eq!(healthy.requests, 30, "{text}");
+        assert!(healthy.successes >= 27, "{scenario:?}\n{text}");
+        assert_eq!(healthy.backend_calls as usize, healthy.requests, "{text}");
+    }
+    // The outage: (a) waits out the 500 ms hangs, (c) fails fast and spares the backend.
+    let unprotected = report.stats(Scenario::NoProtection, Phase::Outage);
+    let full = report.stats(Scenario::FullStack, Phase::Outage);
+    assert!(unprotected.mean >= Duration::from_millis(450), "{text}");
+    assert!(unprotected.mean >= full.mean * 3, "{text}");
+    assert!(full.timeouts * 10 <= full.requests, "{text}");
+    assert!(full.backend_calls < unprotected.backend_calls, "{text}");
+    assert!(text.contains("closed -> open"), "{text}");
+
+    // The server was shut down at the end of the run.
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "the backend still accepts connections");
+}
