@@ -56,8 +56,10 @@ mod core;
 mod error;
 mod event;
 mod future;
+mod health;
 mod layer;
 mod metrics;
+mod registry;
 mod service;
 mod state;
 
@@ -71,8 +73,10 @@ pub use crate::core::TransitionReason;
 pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
 pub use crate::event::Event;
 pub use crate::future::ResponseFuture;
+pub use crate::health::{BreakerHealth, HealthReport};
 pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;
+pub use crate::registry::Registry;
 pub use crate::service::CircuitBreakerService;
 pub use crate::state::{Health, State};
 
