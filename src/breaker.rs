@@ -91,6 +91,11 @@ impl CircuitBreaker {
         Ok(permit)
     }
 
+    /// Whether the breaker is forced open, or open and within its open duration.
+    pub(crate) fn is_holding_open(&self) -> bool {
+        self.shared.machine.is_holding_open()
+    }
+
     #[inline]
     pub(crate) fn lane(&self) -> &Arc<Lane> {
         self.shared.lanes.current()

@@ -57,6 +57,7 @@ mod error;
 mod event;
 mod future;
 mod health;
+mod keyed;
 mod layer;
 mod metrics;
 mod registry;
@@ -74,6 +75,10 @@ pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
 pub use crate::event::Event;
 pub use crate::future::ResponseFuture;
 pub use crate::health::{BreakerHealth, HealthReport};
+pub use crate::keyed::{
+    KeyedCircuitBreakerLayer, KeyedCircuitBreakerService, KeyedCircuitBreakers,
+    KeyedCircuitBreakersBuilder,
+};
 pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;
 pub use crate::registry::Registry;

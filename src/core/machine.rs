@@ -671,6 +671,17 @@ impl StateMachine {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Whether the breaker is rejecting calls and would keep doing so for a while:
+    /// forced open, or open and within its open duration. Losing such a breaker (e.g.
+    /// by evicting it from a keyed map) would let traffic through to a sick downstream.
+    pub(crate) fn is_holding_open(&self) -> bool {
+        match self.state() {
+            State::ForcedOpen => true,
+            State::Open => self.clock.now() < self.open_until.load(Acquire),
+            _ => false,
+        }
+    }
+
     /// Read-only view for metrics snapshots.
     pub(crate) fn snapshot(&self, now: Nanos) -> MachineSnapshot {
         let word = self.word();
