@@ -55,6 +55,8 @@ mod config;
 mod core;
 mod error;
 mod event;
+#[cfg(feature = "metrics")]
+pub mod export;
 mod future;
 mod health;
 mod keyed;

@@ -626,6 +626,8 @@ impl StateMachine {
                 tracing::info!(breaker = name, %from, to = %to, "circuit breaker state set manually")
             }
         }
+        #[cfg(feature = "metrics")]
+        crate::export::transition(name, from, to);
         if self.events.is_listening() {
             self.events.emit(|| Event::StateTransition {
                 name: Arc::clone(&self.config.name),
