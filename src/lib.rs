@@ -57,6 +57,8 @@ mod error;
 mod event;
 #[cfg(feature = "metrics")]
 pub mod export;
+#[cfg(feature = "serde")]
+mod file_config;
 mod future;
 mod health;
 mod keyed;
@@ -75,6 +77,8 @@ pub use crate::core::Permit;
 pub use crate::core::TransitionReason;
 pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
 pub use crate::event::Event;
+#[cfg(feature = "serde")]
+pub use crate::file_config::RegistryConfig;
 pub use crate::future::ResponseFuture;
 pub use crate::health::{BreakerHealth, HealthReport};
 pub use crate::keyed::{
