@@ -145,6 +145,8 @@ impl CircuitBreaker {
     /// every receiver. A receiver that falls more than 1024 events behind is not waited
     /// for: it gets [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged)
     /// and resumes with the most recent events. Drop the receiver to stop listening.
+    /// A [`disable`](Self::disable)d breaker records nothing and sends no outcome
+    /// events.
     ///
     /// ```
     /// use tower_circuit_breaker::{CircuitBreaker, Config, Event};

@@ -158,3 +158,34 @@ fn invalid_bounds_are_typed_errors() {
         .unwrap_err();
     assert_eq!(err.field(), "idle_timeout");
 }
+
+#[test]
+fn threads_share_one_map_and_lose_no_call() {
+    let breakers = bounded(1_000, 60 * SECOND);
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let breakers = &breakers;
+            scope.spawn(move || {
+                for i in 0..5_000 {
+                    let key = format!("key-{}", (i + thread) % 50);
+                    breakers
+                        .get_or_insert(&key)
+                        .try_acquire()
+                        .unwrap()
+                        .success();
+                }
+            });
+        }
+    });
+    assert_eq!(
+        breakers.len(),
+        50,
+        "every thread found the same 50 breakers"
+    );
+    let total: u64 = breakers
+        .breakers()
+        .iter()
+        .map(|(_, breaker)| breaker.metrics().successes)
+        .sum();
+    assert_eq!(total, 20_000);
+}

@@ -7,9 +7,10 @@ mod example;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_circuit_breaker::{Config, Registry, State};
 
 /// The scraped series: `name{sorted labels}` to value.
@@ -64,12 +65,24 @@ fn state_of(series: &Series, state: &str) -> f64 {
     )
 }
 
+/// The process-wide recorder, installed once for every test of this binary; each test
+/// uses its own breaker names.
+fn recorder() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).expect("the only recorder of this binary");
+            tower_circuit_breaker::export::describe_metrics();
+            handle
+        })
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_follows_a_trip_and_a_recovery() {
-    let recorder = PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    metrics::set_global_recorder(recorder).expect("the only recorder of this test binary");
-    tower_circuit_breaker::export::describe_metrics();
+    let handle = recorder();
 
     let registry = Registry::new();
     let open_for = Duration::from_millis(50);
@@ -154,4 +167,35 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_periodic_export_keeps_counters_current_without_double_counting() {
+    let handle = recorder();
+    let registry = Registry::new();
+    let periodic = registry.get_or_insert("periodic", Config::default());
+    let exporter = tokio::spawn(
+        registry
+            .clone()
+            .export_metrics_every(Duration::from_secs(5)),
+    );
+    let successes = r#"circuit_breaker_calls_total{breaker="periodic",outcome="success"}"#;
+
+    for _ in 0..3 {
+        periodic.try_acquire().unwrap().success();
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await; // at least one tick after the calls
+    assert_eq!(value(&parse(&handle.render()), successes), 3.0);
+
+    periodic.try_acquire().unwrap().success();
+    tokio::time::sleep(Duration::from_secs(10)).await; // two more ticks: no double count
+    assert_eq!(value(&parse(&handle.render()), successes), 4.0);
+    assert_eq!(
+        value(
+            &parse(&handle.render()),
+            r#"circuit_breaker_state{breaker="periodic",state="closed"}"#
+        ),
+        1.0
+    );
+    exporter.abort();
 }
