@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -16,8 +16,6 @@ use crate::{CircuitBreaker, Config, ConfigError, HealthReport};
 const MAX_SHARDS: usize = 64;
 /// Entries a shard should be able to hold before the map is split further.
 const MIN_SHARD_CAPACITY: usize = 16;
-/// A hit refreshes its entry's last-use time at most this often (fewer shared writes).
-const TOUCH_EVERY: Nanos = 1_000_000;
 
 /// One breaker per key (per host, per tenant, ...), created on first use, bounded in
 /// number and expired when idle.
@@ -67,14 +65,31 @@ struct Shared<K> {
     overflows: AtomicUsize,
 }
 
+/// A kept breaker. Use is tracked CLOCK-style so that a hit reads no clock and
+/// writes nothing shared once its bit is set: a hit sets `touched`; a sweep (under
+/// the shard's write lock) turns a set bit into `last_used = now` and clears it. A
+/// breaker therefore never looks idler than it is; it may look busier, by up to the
+/// time since the previous sweep.
 struct Entry {
     breaker: CircuitBreaker,
-    last_used: AtomicU64,
+    touched: AtomicBool,
+    /// When the breaker was last seen in use, as of the latest sweep.
+    last_used: Nanos,
 }
 
 impl Entry {
-    fn idle_since(&self) -> Nanos {
-        self.last_used.load(Relaxed)
+    #[inline]
+    fn touch(&self) {
+        if !self.touched.load(Relaxed) {
+            self.touched.store(true, Relaxed);
+        }
+    }
+
+    /// Folds a hit since the previous sweep into `last_used`.
+    fn sweep(&mut self, now: Nanos) {
+        if std::mem::take(self.touched.get_mut()) {
+            self.last_used = now;
+        }
     }
 }
 
@@ -106,7 +121,10 @@ impl<K> KeyedCircuitBreakersBuilder<K> {
     }
 
     /// A breaker unused for this long may be evicted (default 10 minutes), unless it is
-    /// holding the circuit open.
+    /// holding the circuit open. Use is noticed by sweeps (when a new key arrives at a
+    /// full shard, or [`evict_idle`](KeyedCircuitBreakers::evict_idle) runs), so a
+    /// breaker is never evicted early but may outlive its idle time by up to the time
+    /// between two sweeps.
     pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
         self.idle_timeout = idle_timeout;
         self
@@ -262,31 +280,29 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
             .map(|entry| entry.breaker)
     }
 
-    /// The breaker of `key`, created if there is none, with its last-use time
-    /// refreshed. A known key costs one hash and one shard read lock.
+    /// The breaker of `key`, created if there is none, marked as used. A known key
+    /// costs one hash and one shard read lock; it reads no clock.
     pub fn get_or_insert(&self, key: &K) -> CircuitBreaker
     where
         K: Clone + fmt::Display,
     {
         let shard = self.shard(key);
-        let now = self.shared.clock.now();
         if let Some(entry) = read(shard).get(key) {
-            if now.saturating_sub(entry.idle_since()) >= TOUCH_EVERY {
-                entry.last_used.store(now, Relaxed);
-            }
+            entry.touch();
             return entry.breaker.clone();
         }
-        self.insert(shard, key, now)
+        self.insert(shard, key)
     }
 
     #[cold]
     #[inline(never)]
-    fn insert(&self, shard: &RwLock<HashMap<K, Entry>>, key: &K, now: Nanos) -> CircuitBreaker
+    fn insert(&self, shard: &RwLock<HashMap<K, Entry>>, key: &K) -> CircuitBreaker
     where
         K: Clone + fmt::Display,
     {
         let shared = &*self.shared;
         let mut map = write(shard);
+        let now = shared.clock.now();
         if let Some(entry) = map.get(key) {
             return entry.breaker.clone();
         }
@@ -305,7 +321,8 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
             key.clone(),
             Entry {
                 breaker: breaker.clone(),
-                last_used: AtomicU64::new(now),
+                touched: AtomicBool::new(false),
+                last_used: now,
             },
         );
         breaker
@@ -317,12 +334,14 @@ impl<K> Shared<K> {
         let before = map.len();
         let idle = to_nanos(self.idle_timeout);
         map.retain(|_, entry| {
-            now.saturating_sub(entry.idle_since()) < idle || entry.breaker.is_holding_open()
+            entry.sweep(now);
+            now.saturating_sub(entry.last_used) < idle || entry.breaker.is_holding_open()
         });
         before - map.len()
     }
 
     /// Evicts the least recently used breaker that is not holding the circuit open.
+    /// Runs right after [`evict_idle`](Self::evict_idle), which swept every entry.
     fn evict_least_recently_used(&self, map: &mut HashMap<K, Entry>) -> bool
     where
         K: Hash + Eq + Clone,
@@ -330,7 +349,7 @@ impl<K> Shared<K> {
         let oldest = map
             .iter()
             .filter(|(_, entry)| !entry.breaker.is_holding_open())
-            .min_by_key(|(_, entry)| entry.idle_since())
+            .min_by_key(|(_, entry)| entry.last_used)
             .map(|(key, _)| key.clone());
         match oldest {
             Some(key) => map.remove(&key).is_some(),
