@@ -171,6 +171,16 @@ pub enum ConfigError {
         /// The rule the value breaks.
         rule: &'static str,
     },
+    /// A configuration file (feature `serde`) has a key that is unknown, of the wrong
+    /// type, or holds a value that fails validation.
+    #[error("invalid configuration at `{path}`: {message}")]
+    File {
+        /// The full key path, e.g. `"breakers.payments.open_duration"`; empty for a
+        /// syntax error.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -182,10 +192,11 @@ impl ConfigError {
         }
     }
 
-    /// The name of the offending field.
+    /// The name of the offending field (the key path, for a file).
     pub fn field(&self) -> &str {
         match self {
             ConfigError::Invalid { field, .. } => field,
+            ConfigError::File { path, .. } => path,
         }
     }
 }

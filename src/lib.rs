@@ -60,9 +60,17 @@ mod clock;
 mod config;
 mod core;
 mod error;
+mod event;
+#[cfg(feature = "metrics")]
+pub mod export;
+#[cfg(feature = "serde")]
+mod file_config;
 mod future;
+mod health;
+mod keyed;
 mod layer;
 mod metrics;
+mod registry;
 pub mod retry;
 mod service;
 mod state;
@@ -80,11 +88,21 @@ pub use crate::config::{
     Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN, MAX_TIME_BUCKETS,
 };
 pub use crate::core::Permit;
+pub use crate::core::TransitionReason;
 pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
+pub use crate::event::Event;
 pub use crate::fallback::{Fallback, FallbackFuture, FallbackLayer};
+#[cfg(feature = "serde")]
+pub use crate::file_config::RegistryConfig;
 pub use crate::future::ResponseFuture;
+pub use crate::health::{BreakerHealth, HealthReport};
+pub use crate::keyed::{
+    KeyedCircuitBreakerLayer, KeyedCircuitBreakerService, KeyedCircuitBreakers,
+    KeyedCircuitBreakersBuilder,
+};
 pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;
+pub use crate::registry::Registry;
 pub use crate::retry::RetryPolicy;
 pub use crate::service::CircuitBreakerService;
 pub use crate::state::{Health, State};

@@ -218,7 +218,7 @@ where
                 ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
             }
             Some(Admission::Rejected(open)) => {
-                self.breaker.lane().count_rejection();
+                self.breaker.lane().count_rejection(open.state);
                 ResponseFuture::rejected(open)
             }
             None => called_before_ready(),
@@ -245,7 +245,7 @@ impl<S, C> CircuitBreakerService<S, C> {
                 Ok((self.inner.call(request), permit))
             }
             Some(Admission::Rejected(open)) => {
-                self.breaker.lane().count_rejection();
+                self.breaker.lane().count_rejection(open.state);
                 Err(open)
             }
             None => called_before_ready(),

@@ -1,0 +1,201 @@
+//! Prometheus scrape through a trip and a recovery (feature `metrics`): the example's
+//! endpoint served by axum on 127.0.0.1, scraped over TCP.
+#![cfg(feature = "metrics")]
+
+#[path = "../examples/prometheus.rs"]
+mod example;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower_circuit_breaker::{Config, Registry, State};
+
+/// The scraped series: `name{sorted labels}` to value.
+type Series = BTreeMap<String, f64>;
+
+/// One `GET /metrics` over a blocking connection (bounded by a read timeout).
+fn scrape(addr: std::net::SocketAddr) -> Series {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    parse(body)
+}
+
+/// Parses the Prometheus text format, sorting each series' labels.
+fn parse(text: &str) -> Series {
+    let mut series = Series::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (key, value) = line.rsplit_once(' ').expect("name and value");
+        let key = match key.split_once('{') {
+            Some((name, labels)) => {
+                let mut labels: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+                labels.sort_unstable();
+                format!("{name}{{{}}}", labels.join(","))
+            }
+            None => key.to_owned(),
+        };
+        series.insert(key, value.parse().expect("a number"));
+    }
+    series
+}
+
+fn value(series: &Series, key: &str) -> f64 {
+    *series
+        .get(key)
+        .unwrap_or_else(|| panic!("no series {key} in {series:#?}"))
+}
+
+fn state_of(series: &Series, state: &str) -> f64 {
+    value(
+        series,
+        &format!(r#"circuit_breaker_state{{breaker="db",state="{state}"}}"#),
+    )
+}
+
+/// The process-wide recorder, installed once for every test of this binary; each test
+/// uses its own breaker names.
+fn recorder() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).expect("the only recorder of this binary");
+            tower_circuit_breaker::export::describe_metrics();
+            handle
+        })
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_follows_a_trip_and_a_recovery() {
+    let handle = recorder();
+
+    let registry = Registry::new();
+    let open_for = Duration::from_millis(50);
+    let db = registry.get_or_insert(
+        "db",
+        Config::builder()
+            .consecutive_failures(2)
+            .open_duration(open_for)
+            .half_open_permits(1)
+            .half_open_successes(1)
+            .build()
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = example::router(example::Scrape {
+        registry: registry.clone(),
+        handle,
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let get = move || tokio::task::spawn_blocking(move || scrape(addr));
+
+    // Trip: one success, two failures, one rejection.
+    db.try_acquire().unwrap().success();
+    db.try_acquire().unwrap().failure();
+    db.try_acquire().unwrap().failure();
+    assert!(db.try_acquire().is_err());
+    let tripped = get().await.unwrap();
+    let calls = |outcome: &str| {
+        format!(r#"circuit_breaker_calls_total{{breaker="db",outcome="{outcome}"}}"#)
+    };
+    assert_eq!(value(&tripped, &calls("success")), 1.0);
+    assert_eq!(value(&tripped, &calls("failure")), 2.0);
+    assert_eq!(value(&tripped, &calls("ignored")), 0.0);
+    assert_eq!(
+        value(&tripped, r#"circuit_breaker_rejected_total{breaker="db"}"#),
+        1.0
+    );
+    let failure_rate = value(&tripped, r#"circuit_breaker_failure_rate{breaker="db"}"#);
+    assert!((failure_rate - 2.0 / 3.0).abs() < 1e-9, "{failure_rate}");
+    assert_eq!(
+        value(&tripped, r#"circuit_breaker_slow_call_rate{breaker="db"}"#),
+        0.0
+    );
+    assert_eq!(state_of(&tripped, "open"), 1.0);
+    assert_eq!(state_of(&tripped, "closed"), 0.0);
+    let transitions = |from: &str, to: &str| {
+        format!(r#"circuit_breaker_transitions_total{{breaker="db",from="{from}",to="{to}"}}"#)
+    };
+    assert_eq!(value(&tripped, &transitions("closed", "open")), 1.0);
+
+    // Recovery: after the open duration (a short real wait: the server runs on real
+    // time), one successful probe closes the breaker.
+    tokio::time::sleep(open_for + Duration::from_millis(20)).await;
+    db.try_acquire().expect("probe admitted").success();
+    assert_eq!(db.state(), State::Closed);
+    let recovered = get().await.unwrap();
+    assert_eq!(state_of(&recovered, "closed"), 1.0);
+    assert_eq!(
+        state_of(&recovered, "open"),
+        0.0,
+        "the old state's series returns to 0"
+    );
+    assert_eq!(state_of(&recovered, "half_open"), 0.0);
+    assert_eq!(value(&recovered, &transitions("open", "half_open")), 1.0);
+    assert_eq!(value(&recovered, &transitions("half_open", "closed")), 1.0);
+    assert_eq!(value(&recovered, &calls("success")), 2.0);
+    assert_eq!(
+        value(
+            &recovered,
+            r#"circuit_breaker_rejected_total{breaker="db"}"#
+        ),
+        1.0
+    );
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_periodic_export_keeps_counters_current_without_double_counting() {
+    let handle = recorder();
+    let registry = Registry::new();
+    let periodic = registry.get_or_insert("periodic", Config::default());
+    let exporter = tokio::spawn(
+        registry
+            .clone()
+            .export_metrics_every(Duration::from_secs(5)),
+    );
+    let successes = r#"circuit_breaker_calls_total{breaker="periodic",outcome="success"}"#;
+
+    for _ in 0..3 {
+        periodic.try_acquire().unwrap().success();
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await; // at least one tick after the calls
+    assert_eq!(value(&parse(&handle.render()), successes), 3.0);
+
+    periodic.try_acquire().unwrap().success();
+    tokio::time::sleep(Duration::from_secs(10)).await; // two more ticks: no double count
+    assert_eq!(value(&parse(&handle.render()), successes), 4.0);
+    assert_eq!(
+        value(
+            &parse(&handle.render()),
+            r#"circuit_breaker_state{breaker="periodic",state="closed"}"#
+        ),
+        1.0
+    );
+    exporter.abort();
+}
