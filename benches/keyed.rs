@@ -1,5 +1,5 @@
-//! Per-call cost of a keyed breaker (lookup of a known key plus the closed path), next
-//! to a single breaker.
+//! Per-call cost of a keyed breaker (lookup of a known key plus the closed path) as the
+//! number of keys grows, next to a single breaker.
 //!
 //! Run: `cargo bench --bench keyed` (add `-- --quick` for a fast pass).
 
@@ -7,10 +7,12 @@ use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::task::{Context, Poll};
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures::FutureExt;
 use tower::{service_fn, Layer, Service};
-use tower_circuit_breaker::{CircuitBreakerLayer, Config, KeyedCircuitBreakerLayer};
+use tower_circuit_breaker::{
+    CircuitBreakerLayer, Config, KeyedCircuitBreakerLayer, KeyedCircuitBreakers,
+};
 
 fn call_once<S>(svc: &mut S, cx: &mut Context<'_>, request: u64) -> Result<u64, S::Error>
 where
@@ -39,16 +41,32 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(call_once(&mut svc, &mut cx, black_box(1)).unwrap()))
     });
 
-    c.bench_function("keyed/closed_success_100_keys", |b| {
-        let layer = KeyedCircuitBreakerLayer::new(Config::default(), |request: &u64| request % 100);
+    // Calls cycle through `keys` distinct keys, so every key is hit in turn: the cost
+    // per call must stay flat as the number of keys grows (O(1) lookup, no global lock).
+    let mut group = c.benchmark_group("keyed/closed_success");
+    for keys in [1u64, 100, 1_000, 10_000] {
+        let breakers = KeyedCircuitBreakers::builder(Config::default())
+            .max_keys(100_000) // room for uneven shards: nothing is evicted
+            .build()
+            .expect("valid bounds");
+        let layer =
+            KeyedCircuitBreakerLayer::with_breakers(breakers, move |request: &u64| request % keys);
         let mut svc = layer.layer(service_fn(echo));
         let mut request = 0u64;
-        b.iter(|| {
-            request = request.wrapping_add(1);
-            black_box(call_once(&mut svc, &mut cx, request).unwrap())
+        group.bench_with_input(BenchmarkId::from_parameter(keys), &keys, |b, _| {
+            b.iter(|| {
+                request = request.wrapping_add(1);
+                black_box(call_once(&mut svc, &mut cx, request).unwrap())
+            })
         });
-        assert!(layer.breakers().len() <= 100); // this closure may run once per sample
-    });
+        assert_eq!(
+            layer.breakers().len() as u64,
+            keys,
+            "every key kept its breaker"
+        );
+        assert_eq!(layer.breakers().overflows(), 0);
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

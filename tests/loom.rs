@@ -1,11 +1,11 @@
 //! Model checking of the breaker's concurrent paths with [loom].
 //!
-//! Built only with `--cfg loom`, which swaps the state machine's atomics and mutex for
+//! Built only with `--cfg tcb_loom`, which swaps the state machine's atomics and mutex for
 //! loom's (see `src/core/sync.rs`); loom then runs each model under every interleaving
 //! of its threads (bounded by `LOOM_MAX_PREEMPTIONS`):
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom
+//! RUSTFLAGS="--cfg tcb_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom
 //! ```
 //!
 //! Time: the open duration is 1 ns, so it has always elapsed by the next admission and
@@ -13,7 +13,7 @@
 //! (`half_open_max_wait` is an hour).
 //!
 //! [loom]: https://docs.rs/loom
-#![cfg(loom)]
+#![cfg(tcb_loom)]
 
 use std::time::Duration;
 

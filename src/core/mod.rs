@@ -4,7 +4,7 @@
 //!   generation) that every admission decision reads with one load.
 //! - [`window`]: lock-free count and time sliding windows.
 //! - [`machine`]: the state machine: admission, outcome recording, transitions.
-//! - [`sync`]: std's atomics and mutex, or loom's under `--cfg loom`.
+//! - [`sync`]: std's atomics and mutex, or loom's under `--cfg tcb_loom`.
 //! - [`events`]: the event fan-out to subscribers, one relaxed load when nobody
 //!   listens.
 //! - [`lane`]: striped per-thread counters, so the closed success path writes no shared
