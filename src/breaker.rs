@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
+use tokio::sync::broadcast;
 use tokio::sync::futures::OwnedNotified;
 
 use crate::core::lane::{Lane, Lanes};
 use crate::core::machine::StateMachine;
 use crate::core::window::ratio;
-use crate::{CircuitBreakerLayer, CircuitOpen, Config, Health, Metrics, Permit, State};
+use crate::{CircuitBreakerLayer, CircuitOpen, Config, Event, Health, Metrics, Permit, State};
 
 /// A circuit breaker. Clones share one state: a trip seen through one clone rejects
 /// calls through all of them.
@@ -128,6 +129,34 @@ impl CircuitBreaker {
     /// a rule fires. Useful to tune thresholds on live traffic.
     pub fn metrics_only(&self) {
         self.shared.machine.force(State::MetricsOnly, false);
+    }
+
+    /// A receiver of every [`Event`] this breaker sends from now on: transitions,
+    /// rejections and call outcomes.
+    ///
+    /// While no receiver exists the breaker builds no events at all; the hot paths pay
+    /// one relaxed load. With a receiver, each outcome takes the breaker's slower
+    /// recording path (a few nanoseconds more per call) and one event is cloned into
+    /// every receiver. A receiver that falls more than 1024 events behind is not waited
+    /// for: it gets [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged)
+    /// and resumes with the most recent events. Drop the receiver to stop listening.
+    ///
+    /// ```
+    /// use tower_circuit_breaker::{CircuitBreaker, Config, Event};
+    ///
+    /// let breaker = CircuitBreaker::new(Config::default());
+    /// let mut events = breaker.subscribe();
+    /// breaker.force_open();
+    /// assert!(breaker.try_acquire().is_err());
+    /// let mut seen = Vec::new();
+    /// while let Ok(event) = events.try_recv() {
+    ///     seen.push(event);
+    /// }
+    /// assert!(matches!(seen[0], Event::StateTransition { .. }));
+    /// assert!(matches!(seen[1], Event::Rejected { .. }));
+    /// ```
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.machine.events.subscribe()
     }
 
     /// A snapshot of the counters and state.

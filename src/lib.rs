@@ -54,6 +54,7 @@ mod clock;
 mod config;
 mod core;
 mod error;
+mod event;
 mod future;
 mod layer;
 mod metrics;
@@ -66,7 +67,9 @@ pub use crate::config::{
     Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN, MAX_TIME_BUCKETS,
 };
 pub use crate::core::Permit;
+pub use crate::core::TransitionReason;
 pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
+pub use crate::event::Event;
 pub use crate::future::ResponseFuture;
 pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;

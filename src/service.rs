@@ -218,7 +218,7 @@ where
                 ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
             }
             Some(Admission::Rejected(open)) => {
-                self.breaker.lane().count_rejection();
+                self.breaker.lane().count_rejection(open.state);
                 ResponseFuture::rejected(open)
             }
             None => called_before_ready(),

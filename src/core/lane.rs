@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::clock::Nanos;
 use crate::core::machine::{Admission, PermitKind, StateMachine};
 use crate::core::word::Word;
-use crate::{CircuitOpen, Outcome, State};
+use crate::{CircuitOpen, Event, Outcome, State};
 
 /// Success timestamps are sampled on every `SUCCESS_STAMP_EVERY`-th success of a lane,
 /// unless the clock is read anyway, so the success path does not read the clock.
@@ -95,7 +95,7 @@ impl Lane {
             }),
             Admission::Rejected { state, retry_after } => {
                 if count_rejection {
-                    self.count_rejection();
+                    self.count_rejection(state);
                 }
                 Err(CircuitOpen {
                     name: Arc::clone(&self.name),
@@ -106,9 +106,53 @@ impl Lane {
         }
     }
 
-    /// Counts a rejection that was decided earlier without being counted.
-    pub(crate) fn count_rejection(&self) {
+    /// Counts a rejection by `state` that was decided earlier without being counted,
+    /// logs it at `debug` and tells subscribers.
+    #[inline]
+    pub(crate) fn count_rejection(&self, state: State) {
         self.counters.rejected.fetch_add(1, Relaxed);
+        self.announce_rejection(state);
+    }
+
+    /// Logs a rejection and tells subscribers. Out of line: the `tracing` call site
+    /// would otherwise bloat every caller (and keep `call` from being inlined).
+    #[inline(never)]
+    fn announce_rejection(&self, state: State) {
+        tracing::debug!(breaker = &*self.name, %state, "circuit breaker rejected a call");
+        if self.machine.events.is_listening() {
+            self.machine.events.emit(|| Event::Rejected {
+                name: Arc::clone(&self.name),
+                state,
+            });
+        }
+    }
+
+    /// Tells subscribers how an admitted call ended.
+    #[cold]
+    #[inline(never)]
+    fn emit_outcome(&self, kind: PermitKind, outcome: Outcome, elapsed: Option<Duration>) {
+        let events = &self.machine.events;
+        let (name, state) = (&self.name, kind.state());
+        events.emit(|| match outcome {
+            Outcome::Success => Event::Success {
+                name: Arc::clone(name),
+                state,
+            },
+            Outcome::Failure => Event::Failure {
+                name: Arc::clone(name),
+                state,
+            },
+            Outcome::Ignored => Event::Ignored {
+                name: Arc::clone(name),
+                state,
+            },
+        });
+        if let Some(elapsed) = elapsed {
+            events.emit(|| Event::Slow {
+                name: Arc::clone(name),
+                elapsed,
+            });
+        }
     }
 
     #[inline]
@@ -304,7 +348,12 @@ impl Permit {
             return;
         };
         let lane = &*self.lane;
-        if kind == PermitKind::Closed && outcome == Outcome::Success && lane.plain_success {
+        // With a subscriber, every outcome takes the slow path, which sends the events.
+        if kind == PermitKind::Closed
+            && outcome == Outcome::Success
+            && lane.plain_success
+            && !lane.machine.events.is_listening()
+        {
             lane.count_success(None);
             lane.machine.record_closed_success(self.generation);
             return;
@@ -319,13 +368,19 @@ impl Permit {
         }
         let lane = &*self.lane;
         let now = lane.reads_clock_on_record.then(|| lane.machine.clock.now());
-        let slow = match (self.started_at.checked_sub(1), now) {
+        let elapsed = match (self.started_at.checked_sub(1), now) {
             (Some(started), Some(now)) if outcome != Outcome::Ignored => {
-                lane.machine.is_slow(now.saturating_sub(started))
+                Some(now.saturating_sub(started))
             }
-            _ => false,
+            _ => None,
         };
+        let slow = elapsed.is_some_and(|elapsed| lane.machine.is_slow(elapsed));
         lane.count(outcome, slow, now);
+        if lane.machine.events.is_listening() {
+            // Before recording: a subscriber sees the failure before the trip it causes.
+            let slow_for = elapsed.filter(|_| slow).map(Duration::from_nanos);
+            lane.emit_outcome(kind, outcome, slow_for);
+        }
         lane.machine
             .record(kind, self.generation, outcome, slow, now);
     }

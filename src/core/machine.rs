@@ -19,9 +19,10 @@ use tokio::sync::Notify;
 
 use crate::clock::{to_nanos, Clock, Nanos};
 use crate::config::Config;
+use crate::core::events::EventHub;
 use crate::core::window::{SlidingWindow, WindowStats};
 use crate::core::word::Word;
-use crate::{Outcome, State};
+use crate::{Event, Outcome, State};
 
 /// What kind of call a permit admitted; decides how its outcome is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,16 +65,40 @@ pub(crate) enum Admission {
     },
 }
 
-/// Why the breaker changed state.
+/// Why a breaker changed state, carried by
+/// [`Event::StateTransition`](crate::Event::StateTransition) and logged with every
+/// transition. `Display` gives a short human-readable sentence.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Reason {
-    ConsecutiveFailures { count: u32 },
-    FailureRate { rate: f64, calls: u64 },
-    SlowCallRate { rate: f64, calls: u64 },
+#[non_exhaustive]
+pub enum Reason {
+    /// The consecutive-failure rule fired (closed to open).
+    ConsecutiveFailures {
+        /// The length of the failure streak.
+        count: u32,
+    },
+    /// The failure-rate rule fired (closed to open).
+    FailureRate {
+        /// The failure rate over the window, in `0.0..=1.0`.
+        rate: f64,
+        /// The calls in the window.
+        calls: u64,
+    },
+    /// The slow-call-rate rule fired (closed to open).
+    SlowCallRate {
+        /// The slow-call rate over the window, in `0.0..=1.0`.
+        rate: f64,
+        /// The calls in the window.
+        calls: u64,
+    },
+    /// The open duration ended and a call arrived (open to half-open).
     OpenDurationElapsed,
+    /// A half-open probe failed or was slow (half-open to open).
     ProbeFailed,
+    /// No half-open probe finished within `half_open_max_wait` (half-open to open).
     ProbeTimedOut,
+    /// Enough half-open probes succeeded (half-open to closed).
     ProbesSucceeded,
+    /// An operator called a manual control (`reset`, `force_open`, ...).
     Manual,
 }
 
@@ -103,6 +128,9 @@ struct Transition {
     to: State,
     reason: Reason,
     open_for: Option<Duration>,
+    /// On opening: the failure streak and the window's rates at that moment.
+    failures: Option<u32>,
+    window: Option<WindowStats>,
     generation: u32,
 }
 
@@ -131,6 +159,8 @@ pub(crate) struct StateMachine {
     transitions: Mutex<TransitionLog>,
     /// Woken on every transition and every returned probe permit (backpressure waiters).
     pub(crate) changed: Arc<Notify>,
+    /// Subscribers to this breaker's events.
+    pub(crate) events: EventHub,
     random: AtomicU64,
 }
 
@@ -148,6 +178,7 @@ impl StateMachine {
             state_changes: AtomicU64::new(0),
             transitions: Mutex::new(TransitionLog::default()),
             changed: Arc::new(Notify::new()),
+            events: EventHub::default(),
             random: AtomicU64::new(
                 std::collections::hash_map::RandomState::new()
                     .build_hasher()
@@ -517,6 +548,7 @@ impl StateMachine {
     ) -> Transition {
         let now = self.clock.now();
         let mut open_for = None;
+        let (mut failures, mut window) = (None, None);
         match to {
             State::Open => {
                 let duration = self.config.open_backoff.open_duration(
@@ -528,6 +560,11 @@ impl StateMachine {
                 self.open_until
                     .store(now.saturating_add(to_nanos(duration)), Release);
                 open_for = Some(duration);
+                failures = self
+                    .config
+                    .consecutive_failures
+                    .map(|_| self.consecutive_failures.load(Acquire));
+                window = self.window.as_ref().map(|window| window.stats(now));
             }
             State::Closed => {
                 log.consecutive_trips = 0;
@@ -555,12 +592,15 @@ impl StateMachine {
             to,
             reason,
             open_for,
+            failures,
+            window,
             generation: next.generation,
         }
     }
 
-    /// Logs a transition and wakes waiters; called after the lock is released so a slow
-    /// `tracing` subscriber does not hold up other threads' transitions.
+    /// Logs a transition, tells subscribers and wakes waiters; called after the lock is
+    /// released so a slow `tracing` subscriber does not hold up other threads'
+    /// transitions.
     fn announce(&self, done: &Transition) {
         let name = &*self.config.name;
         let Transition {
@@ -568,7 +608,14 @@ impl StateMachine {
         } = *done;
         match to {
             State::Open => tracing::warn!(
-                breaker = name, %from, %reason, open_for = ?done.open_for.unwrap_or_default(),
+                breaker = name,
+                %from,
+                %reason,
+                consecutive_failures = done.failures,
+                failure_rate = done.window.map(|window| window.failure_rate()),
+                slow_call_rate = done.window.map(|window| window.slow_rate()),
+                window_calls = done.window.map(|window| window.calls),
+                open_for = ?done.open_for.unwrap_or_default(),
                 "circuit breaker opened"
             ),
             State::HalfOpen => {
@@ -580,6 +627,14 @@ impl StateMachine {
             _ => {
                 tracing::info!(breaker = name, %from, to = %to, "circuit breaker state set manually")
             }
+        }
+        if self.events.is_listening() {
+            self.events.emit(|| Event::StateTransition {
+                name: Arc::clone(&self.config.name),
+                from,
+                to,
+                reason,
+            });
         }
         self.changed.notify_waiters();
     }
