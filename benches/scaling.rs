@@ -68,7 +68,11 @@ fn measure(c: &mut Criterion, group: &str, windows: &[(u64, Window)]) {
             })
         });
         let metrics = layer.breaker().metrics();
-        assert_eq!(layer.breaker().state(), State::Closed, "window {size} tripped");
+        assert_eq!(
+            layer.breaker().state(),
+            State::Closed,
+            "window {size} tripped"
+        );
         assert_eq!(metrics.rejected, 0, "window {size} rejected calls");
         assert_eq!(failed, request / 10, "window {size}: wrong outcome mix");
         assert_eq!(ok + failed, request);
