@@ -55,6 +55,8 @@ mod config;
 mod core;
 mod error;
 mod event;
+#[cfg(feature = "redis")]
+pub mod fleet;
 mod future;
 mod layer;
 mod metrics;
