@@ -109,7 +109,11 @@ async fn one_instance_trips_and_the_others_open_within_the_stated_delay() {
     }
     let reason = loop {
         match events.try_recv().expect("a transition event") {
-            Event::StateTransition { to, reason, .. } if to == State::Open => break reason,
+            Event::StateTransition {
+                to: State::Open,
+                reason,
+                ..
+            } => break reason,
             _ => continue,
         }
     };
