@@ -286,3 +286,52 @@ async fn a_new_instance_learns_the_fleet_state_and_keys_expire() {
         .unwrap();
     assert_eq!(exists, 0);
 }
+
+#[tokio::test]
+async fn a_slow_redis_never_slows_calls_and_is_resynced_after() {
+    let server = RedisServer::start();
+    let logs = log_capture::capture();
+    let fleet = fleet(&server, Duration::from_secs(3), 3).await;
+
+    // Redis stops answering for 1 s (every client paused), longer than the timeout.
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1000)
+        .arg("ALL")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let paused = Instant::now();
+
+    trip(&fleet[0].breaker);
+    let calls_started = Instant::now();
+    for instance in &fleet[1..] {
+        for _ in 0..100 {
+            instance.breaker.try_acquire().expect("closed").success();
+        }
+    }
+    assert!(
+        calls_started.elapsed() < Duration::from_millis(50),
+        "calls do not wait for Redis"
+    );
+    eventually(Duration::from_secs(1), "the syncs time out", || {
+        fleet.iter().all(|i| !i.sync.is_connected())
+    })
+    .await;
+    assert!(paused.elapsed() < Duration::from_secs(1), "noticed while paused");
+    assert_eq!(fleet[1].breaker.state(), State::Closed);
+
+    eventually(
+        Duration::from_secs(1) + PROPAGATION,
+        "the open reaches the fleet after the pause",
+        || fleet.iter().all(|i| i.breaker.state() == State::Open),
+    )
+    .await;
+    assert!(fleet.iter().all(|i| i.sync.is_connected()));
+    assert_eq!(logs.count("unreachable"), fleet.len(), "one warning each");
+}
