@@ -85,9 +85,7 @@ impl<S: StateStore> Fleet<S> {
 
     /// Fleet syncing through `store`, with a random instance id.
     pub fn new(store: S) -> Fleet<S> {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
+        let random = random_u64();
         Fleet {
             store: Arc::new(store),
             poll_interval: Self::DEFAULT_POLL_INTERVAL,
@@ -122,6 +120,12 @@ impl<S: StateStore> Fleet<S> {
     /// Starts syncing `breaker` with the fleet in a background task, until the
     /// returned handle is dropped. Calls through the breaker never wait for the task
     /// or the store. Must be called within a Tokio runtime.
+    ///
+    /// Sync each breaker once: two syncs of one breaker would both steer its probe
+    /// gate. Breakers are matched across instances by [`name`](crate::ConfigBuilder::name),
+    /// so give each downstream's breaker the same name on every instance and different
+    /// names to different downstreams. Each synced breaker costs one store read per
+    /// poll interval, plus a write per local transition.
     pub fn sync(&self, breaker: &CircuitBreaker) -> Result<FleetSync, FleetError> {
         if self.poll_interval.is_zero() {
             let rule = "must be longer than zero";
@@ -153,7 +157,9 @@ impl<S: StateStore> Fleet<S> {
             last_seen: None,
             resync: false,
             lease_generation: None,
-            next_id: 0,
+            // Random, so a restarted instance with a stable id never reuses the id
+            // of a record the others have already seen.
+            next_id: random_u64(),
         };
         let task = runtime.spawn(syncer.run(self.poll_interval));
         Ok(FleetSync {
@@ -303,7 +309,7 @@ impl<S: StateStore> Syncer<S> {
                 return true;
             }
         };
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         let record = Record {
             state,
             origin: self.instance.to_string(),
@@ -335,15 +341,13 @@ impl<S: StateStore> Syncer<S> {
             }
             return;
         };
-        let ours = *record.origin == *self.instance;
+        // Our own publications are in `last_seen` already; a record of this instance
+        // id from before a restart is applied like any other.
         let key = (record.origin, record.id);
         if self.last_seen.as_ref() == Some(&key) {
             return;
         }
         self.last_seen = Some(key);
-        if ours {
-            return; // our own publication, seen before this task wrote anything
-        }
         match record.state {
             FleetState::Open { open_for, reason } => {
                 if self.machine.open_remote(open_for) {
@@ -416,4 +420,11 @@ impl<S: StateStore> Syncer<S> {
         }
         self.update_gate();
     }
+}
+
+/// A random `u64` from std's per-process hasher keys.
+fn random_u64() -> u64 {
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }

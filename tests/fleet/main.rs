@@ -323,7 +323,10 @@ async fn a_slow_redis_never_slows_calls_and_is_resynced_after() {
         fleet.iter().all(|i| !i.sync.is_connected())
     })
     .await;
-    assert!(paused.elapsed() < Duration::from_secs(1), "noticed while paused");
+    assert!(
+        paused.elapsed() < Duration::from_secs(1),
+        "noticed while paused"
+    );
     assert_eq!(fleet[1].breaker.state(), State::Closed);
 
     eventually(

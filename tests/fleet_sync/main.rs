@@ -285,3 +285,22 @@ async fn operator_overrides_stay_local_and_win_over_the_fleet() {
     assert!(store.publications() >= 1, "the trip is published");
     assert_eq!(fleet[1].breaker.state(), State::ForcedClosed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_instance_with_a_stable_id_learns_its_own_open() {
+    let store = MemoryStore::default();
+    let first = instance(&store, 0);
+    run_tasks().await;
+    trip(&first.breaker);
+    run_tasks().await;
+    drop(first); // the process restarts
+
+    let restarted = instance(&store, 0); // same instance id
+    run_tasks().await;
+    let retry = restarted.breaker.try_acquire().unwrap_err().retry_after;
+    assert_eq!(
+        retry,
+        Some(OPEN),
+        "open for the rest of the published period"
+    );
+}
