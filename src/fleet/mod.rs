@@ -44,8 +44,9 @@
 //!    half-open period. Operator overrides win over both.
 //! 3. **coordinates probing**: whenever the local breaker is open and the store is
 //!    reachable, its *probe gate* is shut: an elapsed open period no longer moves to
-//!    half-open by itself, calls keep being rejected. When the open period has elapsed,
-//!    the task asks the store for the breaker's short *probe lease*
+//!    half-open by itself, calls keep being rejected. When the open period has elapsed
+//!    and calls were rejected since the last poll (the instance has traffic to probe
+//!    with), the task asks the store for the breaker's short *probe lease*
 //!    ([`StateStore::acquire_probe_lease`], `SET NX PX` in Redis). The one instance that
 //!    gets it opens its gate and probes with its normal half-open rules; if its probes
 //!    succeed it publishes a close and the others close; if one fails it re-opens and

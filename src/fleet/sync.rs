@@ -147,6 +147,8 @@ impl<S: StateStore> Fleet<S> {
         let syncer = Syncer {
             store: Arc::clone(&self.store),
             machine: Arc::clone(breaker.machine()),
+            breaker: breaker.clone(),
+            rejected_seen: 0,
             name: breaker.name().to_owned(),
             instance: Arc::clone(&self.instance),
             lease,
@@ -202,6 +204,10 @@ impl Drop for FleetSync {
 struct Syncer<S> {
     store: Arc<S>,
     machine: Arc<StateMachine>,
+    /// For its rejection count: the demand for a probe.
+    breaker: CircuitBreaker,
+    /// The rejection count at the last poll.
+    rejected_seen: u64,
     name: String,
     instance: Arc<str>,
     lease: Duration,
@@ -362,10 +368,16 @@ impl<S: StateStore> Syncer<S> {
         }
     }
 
-    /// Once the open period has elapsed, asks for the probe lease.
+    /// Once the open period has elapsed, asks for the probe lease if calls are
+    /// waiting for it: an instance without traffic to this downstream would hold the
+    /// lease without probing, and the fleet would wait for the lease to expire.
     async fn try_lease(&mut self) {
+        let rejected = self.breaker.metrics().rejected;
+        let demand = rejected > self.rejected_seen;
+        self.rejected_seen = rejected;
         let (state, generation, _) = self.machine.last_transition();
-        let due = state == State::Open
+        let due = demand
+            && state == State::Open
             && self.machine.open_remaining() == Some(Duration::ZERO)
             && self.lease_generation != Some(generation);
         if !due || self.connected != Some(true) {

@@ -73,6 +73,17 @@ fn trip(breaker: &CircuitBreaker) {
     assert_eq!(breaker.state(), State::Open);
 }
 
+/// Lets the open period end, then offers a call to every instance (all rejected: the
+/// gate waits for a lease) so they ask for the lease at the next poll.
+async fn period_ends_with_demand(fleet: &[Instance]) {
+    after(OPEN).await;
+    assert!(
+        offer(fleet, true).is_empty(),
+        "nobody probes before holding the lease"
+    );
+    after(POLL).await;
+}
+
 fn states(fleet: &[Instance]) -> Vec<State> {
     fleet.iter().map(|i| i.breaker.state()).collect()
 }
@@ -133,7 +144,7 @@ async fn only_the_lease_holder_probes_and_its_close_closes_the_fleet() {
     after(POLL).await;
 
     // The open period ends: one instance takes the lease and probes; its probe fails.
-    after(OPEN).await;
+    period_ends_with_demand(&fleet).await;
     let probers = offer(&fleet, false);
     assert_eq!(probers.len(), 1, "one probe for the fleet, got {probers:?}");
     let holder = probers[0];
@@ -157,7 +168,7 @@ async fn only_the_lease_holder_probes_and_its_close_closes_the_fleet() {
 
     // Next period: the same holder probes (its lease still runs), succeeds, and the
     // whole fleet closes within a poll interval.
-    after(OPEN).await;
+    period_ends_with_demand(&fleet).await;
     assert_eq!(offer(&fleet, true), [holder]);
     assert_eq!(fleet[holder].breaker.state(), State::Closed);
     after(POLL).await;
@@ -171,7 +182,7 @@ async fn a_prober_that_dies_is_replaced_when_its_lease_expires() {
     let mut fleet = fleet(&store, 3).await;
     trip(&fleet[0].breaker);
     after(POLL).await;
-    after(OPEN).await;
+    period_ends_with_demand(&fleet).await;
     let holder = store.lease_holder("db").expect("someone holds the lease");
     let dead = fleet.iter().position(|i| i.id == holder).unwrap();
     // The holder dies before probing: no more calls, no more sync.
@@ -183,6 +194,8 @@ async fn a_prober_that_dies_is_replaced_when_its_lease_expires() {
         "the others wait for the holder"
     );
     after(LEASE).await;
+    assert!(offer(&fleet, true).is_empty(), "taken at the next poll");
+    after(POLL).await;
     let probers = offer(&fleet, true);
     assert_eq!(probers.len(), 1, "{probers:?}");
     after(POLL).await;
@@ -235,7 +248,7 @@ async fn dropping_the_sync_lets_the_breaker_probe_on_its_own() {
     let mut fleet = fleet(&store, 2).await;
     trip(&fleet[0].breaker);
     after(POLL).await;
-    after(OPEN).await;
+    period_ends_with_demand(&fleet).await;
     let holder = store.lease_holder("db").expect("someone holds the lease");
     let waiting = fleet.iter().position(|i| i.id != holder).unwrap();
     assert!(fleet[waiting].breaker.try_acquire().is_err());
@@ -253,7 +266,7 @@ async fn a_new_instance_waits_behind_a_pending_fleet_probe() {
     let store = MemoryStore::default();
     let fleet = fleet(&store, 1).await;
     trip(&fleet[0].breaker);
-    after(OPEN + POLL).await;
+    period_ends_with_demand(&fleet).await;
     assert_eq!(store.lease_holder("db"), Some(fleet[0].id.clone()));
 
     // A restarted instance finds the fleet open with the period over and a probe due.
@@ -303,4 +316,18 @@ async fn a_restarted_instance_with_a_stable_id_learns_its_own_open() {
         Some(OPEN),
         "open for the rest of the published period"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_without_traffic_leaves_the_lease_to_one_with_traffic() {
+    let store = MemoryStore::default();
+    let fleet = fleet(&store, 3).await;
+    trip(&fleet[0].breaker);
+    after(POLL).await;
+    after(OPEN).await;
+    // Only instance 2 gets calls after the open period.
+    assert!(fleet[2].breaker.try_acquire().is_err());
+    after(POLL).await;
+    assert_eq!(store.lease_holder("db"), Some(fleet[2].id.clone()));
+    assert!(fleet[2].breaker.try_acquire().is_ok(), "instance 2 probes");
 }
