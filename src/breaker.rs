@@ -96,6 +96,12 @@ impl CircuitBreaker {
         self.shared.machine.is_holding_open()
     }
 
+    /// The state machine, for the fleet sync's hooks.
+    #[cfg(feature = "redis")]
+    pub(crate) fn machine(&self) -> &Arc<StateMachine> {
+        &self.shared.machine
+    }
+
     #[inline]
     pub(crate) fn lane(&self) -> &Arc<Lane> {
         self.shared.lanes.current()

@@ -65,6 +65,8 @@ mod event;
 pub mod export;
 #[cfg(feature = "serde")]
 mod file_config;
+#[cfg(feature = "redis")]
+pub mod fleet;
 mod future;
 mod health;
 mod keyed;

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 
@@ -100,6 +101,9 @@ pub enum Reason {
     ProbesSucceeded,
     /// An operator called a manual control (`reset`, `force_open`, ...).
     Manual,
+    /// Another instance of the fleet opened or closed this breaker through a shared
+    /// state store (feature `redis`).
+    Remote,
 }
 
 impl fmt::Display for Reason {
@@ -117,6 +121,7 @@ impl fmt::Display for Reason {
             Reason::ProbeTimedOut => f.write_str("no half-open probe finished in time"),
             Reason::ProbesSucceeded => f.write_str("enough half-open probes succeeded"),
             Reason::Manual => f.write_str("manual control"),
+            Reason::Remote => f.write_str("fleet state from the shared store"),
         }
     }
 }
@@ -139,6 +144,8 @@ struct Transition {
 struct TransitionLog {
     /// Trips since the breaker last closed; drives the backoff.
     consecutive_trips: u32,
+    /// Why the breaker last changed state (read by the fleet sync, see [`remote`]).
+    last_reason: Option<Reason>,
 }
 
 /// One breaker's shared state.
@@ -162,7 +169,12 @@ pub(crate) struct StateMachine {
     /// Subscribers to this breaker's events.
     pub(crate) events: EventHub,
     random: AtomicU64,
+    /// While set, an elapsed open period does not move to half-open: another instance
+    /// of the fleet holds the probe lease (see [`remote`]).
+    probe_gate: AtomicBool,
 }
+
+mod remote;
 
 impl StateMachine {
     pub(crate) fn new(config: Config) -> StateMachine {
@@ -184,6 +196,7 @@ impl StateMachine {
                     .build_hasher()
                     .finish(),
             ),
+            probe_gate: AtomicBool::new(false),
             config,
         }
     }
@@ -254,6 +267,9 @@ impl StateMachine {
                             state: State::Open,
                             retry_after: Some(Duration::from_nanos(until - now)),
                         };
+                    }
+                    if self.probe_gate.load(Acquire) {
+                        return self.gated();
                     }
                     if let Some(generation) =
                         self.transition(word, State::HalfOpen, Reason::OpenDurationElapsed, true)
@@ -577,20 +593,40 @@ impl StateMachine {
         take_probe: bool,
         open_floor: Option<Duration>,
     ) -> Transition {
+        self.enter_for(log, current, to, reason, take_probe, open_floor, None)
+    }
+
+    /// [`enter`](Self::enter), with an open duration set by the caller (a remote open)
+    /// instead of the backoff; such an open does not count as a local trip.
+    fn enter_for(
+        &self,
+        log: &mut TransitionLog,
+        current: Word,
+        to: State,
+        reason: Reason,
+        take_probe: bool,
+        open_floor: Option<Duration>,
+        open_for_override: Option<Duration>,
+    ) -> Transition {
         let now = self.clock.now();
         let mut open_for = None;
         let (mut failures, mut window) = (None, None);
         match to {
             State::Open => {
-                let duration = self.config.open_backoff.open_duration(
-                    self.config.open_duration,
-                    log.consecutive_trips,
-                    self.next_unit_random(),
-                );
-                // A floor (a failed response's `Retry-After`) lengthens this period only;
-                // the backoff sequence goes on from the configured durations.
-                let duration = open_floor.map_or(duration, |floor| duration.max(floor));
-                log.consecutive_trips = log.consecutive_trips.saturating_add(1);
+                let duration = match open_for_override {
+                    Some(duration) => duration,
+                    None => {
+                        let duration = self.config.open_backoff.open_duration(
+                            self.config.open_duration,
+                            log.consecutive_trips,
+                            self.next_unit_random(),
+                        );
+                        log.consecutive_trips = log.consecutive_trips.saturating_add(1);
+                        // A floor (a failed response's `Retry-After`) lengthens this
+                        // period only; the backoff goes on from the configured durations.
+                        open_floor.map_or(duration, |floor| duration.max(floor))
+                    }
+                };
                 self.open_until
                     .store(now.saturating_add(to_nanos(duration)), Release);
                 open_for = Some(duration);
@@ -621,6 +657,7 @@ impl StateMachine {
             }
         };
         self.state_changes.fetch_add(1, Relaxed);
+        log.last_reason = Some(reason);
         Transition {
             from: current.state,
             to,
