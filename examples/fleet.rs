@@ -35,11 +35,13 @@ struct Backend {
 }
 
 impl Backend {
-    fn handle(&self) -> Result<&'static str, &'static str> {
+    // An owned error type: with `&'static str` the spawned client future trips a
+    // rustc limitation ("higher-ranked lifetime error") when proving it is `Send`.
+    fn handle(&self) -> Result<&'static str, std::io::Error> {
         self.calls.fetch_add(1, Relaxed);
         if self.down.load(Relaxed) {
             self.calls_while_down.fetch_add(1, Relaxed);
-            Err("503 service unavailable")
+            Err(std::io::Error::other("503 service unavailable"))
         } else {
             Ok("200 ok")
         }
