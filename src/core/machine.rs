@@ -126,6 +126,16 @@ impl fmt::Display for Reason {
     }
 }
 
+/// How long an open period entered by a transition lasts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OpenDuration {
+    /// The configured duration grown by the backoff (a local trip, which counts toward
+    /// the backoff), at least `floor` (e.g. a failed response's `Retry-After`).
+    Backoff { floor: Option<Duration> },
+    /// Exactly this long, not counted as a local trip (a remote open).
+    Set(Duration),
+}
+
 /// A transition that happened, for logging after the lock is released.
 #[derive(Debug, Clone, Copy)]
 struct Transition {
@@ -593,7 +603,14 @@ impl StateMachine {
         take_probe: bool,
         open_floor: Option<Duration>,
     ) -> Transition {
-        self.enter_for(log, current, to, reason, take_probe, open_floor, None)
+        self.enter_for(
+            log,
+            current,
+            to,
+            reason,
+            take_probe,
+            OpenDuration::Backoff { floor: open_floor },
+        )
     }
 
     /// [`enter`](Self::enter), with an open duration set by the caller (a remote open)
@@ -605,17 +622,16 @@ impl StateMachine {
         to: State,
         reason: Reason,
         take_probe: bool,
-        open_floor: Option<Duration>,
-        open_for_override: Option<Duration>,
+        open: OpenDuration,
     ) -> Transition {
         let now = self.clock.now();
         let mut open_for = None;
         let (mut failures, mut window) = (None, None);
         match to {
             State::Open => {
-                let duration = match open_for_override {
-                    Some(duration) => duration,
-                    None => {
+                let duration = match open {
+                    OpenDuration::Set(duration) => duration,
+                    OpenDuration::Backoff { floor } => {
                         let duration = self.config.open_backoff.open_duration(
                             self.config.open_duration,
                             log.consecutive_trips,
@@ -624,7 +640,7 @@ impl StateMachine {
                         log.consecutive_trips = log.consecutive_trips.saturating_add(1);
                         // A floor (a failed response's `Retry-After`) lengthens this
                         // period only; the backoff goes on from the configured durations.
-                        open_floor.map_or(duration, |floor| duration.max(floor))
+                        floor.map_or(duration, |floor| duration.max(floor))
                     }
                 };
                 self.open_until

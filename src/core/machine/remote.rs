@@ -20,7 +20,7 @@
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::Duration;
 
-use super::{Admission, Reason, StateMachine};
+use super::{Admission, OpenDuration, Reason, StateMachine};
 use crate::clock::to_nanos;
 use crate::State;
 
@@ -53,8 +53,7 @@ impl StateMachine {
                 State::Open,
                 Reason::Remote,
                 false,
-                None,
-                Some(remaining),
+                OpenDuration::Set(remaining),
             )
         };
         self.announce(&done);
