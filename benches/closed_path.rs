@@ -3,33 +3,16 @@
 //! Run: `cargo bench --bench closed_path` (add `-- --quick` for a fast pass).
 //! Each scenario checks its outcome so an accidental trip fails the bench.
 
-use std::convert::Infallible;
-use std::future::{ready, Ready};
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use futures::FutureExt;
-use tower::{service_fn, Layer, Service};
+use tower::{service_fn, Layer};
 use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State};
 
-/// One synchronous call: poll_ready with a no-op waker, call, poll the future once.
-fn call_once<S>(svc: &mut S, cx: &mut Context<'_>, request: u64) -> Result<u64, S::Error>
-where
-    S: Service<u64, Response = u64>,
-{
-    match svc.poll_ready(cx) {
-        Poll::Ready(Ok(())) => {}
-        Poll::Ready(Err(e)) => return Err(e),
-        Poll::Pending => panic!("bench services are always ready"),
-    }
-    svc.call(request)
-        .now_or_never()
-        .expect("bench futures complete at once")
-}
+#[path = "support/driver.rs"]
+mod driver;
 
-fn echo(request: u64) -> Ready<Result<u64, Infallible>> {
-    ready(Ok(request))
-}
+use driver::{call_once, echo};
 
 fn bench(c: &mut Criterion) {
     let waker = futures::task::noop_waker();
