@@ -4,6 +4,7 @@
 //! Each scenario checks its outcome so an accidental trip fails the bench.
 
 use std::task::Context;
+use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tower::{service_fn, Layer};
@@ -32,6 +33,24 @@ fn bench(c: &mut Criterion) {
     });
 
     c.bench_function("breaker/open_rejection", |b| {
+        // Tripped by one failure and open for an hour: each rejection reads the clock.
+        let config = Config::builder()
+            .consecutive_failures(1)
+            .open_duration(Duration::from_secs(3600))
+            .build()
+            .expect("valid config");
+        let layer = CircuitBreakerLayer::new(config);
+        layer.breaker().try_acquire().expect("closed").failure();
+        let mut svc = layer.layer(service_fn(echo));
+        b.iter(|| {
+            let rejected = call_once(&mut svc, &mut cx, black_box(1));
+            assert!(matches!(rejected, Err(Error::Open(_))));
+        });
+        assert_eq!(layer.breaker().state(), State::Open);
+        assert_eq!(layer.breaker().metrics().successes, 0);
+    });
+
+    c.bench_function("breaker/forced_open_rejection", |b| {
         let layer = CircuitBreakerLayer::new(Config::default());
         layer.breaker().force_open();
         let mut svc = layer.layer(service_fn(echo));

@@ -86,7 +86,7 @@ impl CircuitBreaker {
     /// on rejection, the [`CircuitOpen`] says when to come back. Rejections are counted
     /// in the metrics.
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
-        let mut permit = self.lane().try_acquire(true)?;
+        let mut permit = self.lane().try_acquire()?;
         permit.mark_used(); // the caller makes the call
         Ok(permit)
     }
@@ -96,8 +96,8 @@ impl CircuitBreaker {
         self.shared.machine.is_holding_open()
     }
 
-    /// The state machine, for the fleet sync's hooks.
-    #[cfg(feature = "redis")]
+    /// The state machine: admission, and the fleet sync's hooks.
+    #[inline]
     pub(crate) fn machine(&self) -> &Arc<StateMachine> {
         &self.shared.machine
     }

@@ -37,7 +37,29 @@ impl Clock {
     }
 }
 
-/// A duration in whole nanoseconds, saturating at `u64::MAX`.
+/// A duration in whole nanoseconds, saturating at `u64::MAX`. Computed in `u64`
+/// rather than through `Duration::as_nanos`'s `u128`: it runs on every clock read.
+#[inline]
 pub(crate) fn to_nanos(duration: Duration) -> Nanos {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+    duration
+        .as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(duration.subsec_nanos()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_nanos_is_exact_below_the_limit_and_saturates_above() {
+        assert_eq!(to_nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
+        assert_eq!(to_nanos(Duration::from_nanos(u64::MAX - 1)), u64::MAX - 1);
+        assert_eq!(to_nanos(Duration::new(3, 7)), 3_000_000_007);
+        assert_eq!(to_nanos(Duration::MAX), u64::MAX);
+        assert_eq!(
+            to_nanos(Duration::new(u64::MAX / 1_000_000_000, 999_999_999)),
+            u64::MAX
+        );
+    }
 }

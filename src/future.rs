@@ -38,8 +38,8 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn called(future: F, mut permit: Permit, classifier: C) -> Self {
-        permit.mark_used();
+    /// The future of a call made under `permit` (already marked used).
+    pub(crate) fn called(future: F, permit: Permit, classifier: C) -> Self {
         ResponseFuture {
             state: ResponseState::Called {
                 future,

@@ -9,9 +9,10 @@ use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
-use crate::{
-    CircuitBreaker, CircuitOpen, Classify, DefaultClassifier, Error, Permit, ResponseFuture,
-};
+use crate::core::machine::{Admission as Decision, Rejection, Ticket};
+#[cfg(feature = "tower-http")]
+use crate::CircuitOpen;
+use crate::{CircuitBreaker, Classify, DefaultClassifier, Error, Permit, ResponseFuture};
 
 /// A service guarded by a circuit breaker. Build it with
 /// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer).
@@ -51,8 +52,14 @@ pub struct CircuitBreakerService<S, C = DefaultClassifier> {
 /// What `poll_ready` decided for the next `call`.
 #[derive(Debug)]
 enum Admission {
-    Admitted(Permit),
-    Rejected(CircuitOpen),
+    /// Admitted with nothing reserved (every state but half-open): `call` makes the
+    /// permit, so the service keeps 8 bytes between the two and starts no clock early.
+    Unreserved(Ticket),
+    /// A half-open probe slot, held from `poll_ready` until the call ends (or the
+    /// service drops it unused).
+    Probe(Permit),
+    /// Not counted yet: `call` counts it and builds the [`CircuitOpen`](crate::CircuitOpen).
+    Rejected(Rejection),
 }
 
 pin_project! {
@@ -110,7 +117,8 @@ impl<S, C> CircuitBreakerService<S, C> {
     /// not ready, or was reset), or a rejection may have been lifted since.
     fn admission_is_stale(&self) -> bool {
         match &self.admission {
-            Some(Admission::Admitted(permit)) => !permit.is_current(),
+            Some(Admission::Unreserved(ticket)) => !ticket.is_current(self.breaker.machine()),
+            Some(Admission::Probe(permit)) => !permit.is_current(),
             Some(Admission::Rejected(_)) => true,
             None => false,
         }
@@ -125,22 +133,22 @@ impl<S, C> CircuitBreakerService<S, C> {
                 return Poll::Ready(());
             }
             let backpressure = self.backpressure;
-            // Rejections are counted when `call` hands them out, not here.
-            let open = match self.breaker.lane().try_acquire(false) {
-                Ok(permit) => {
-                    self.admission = Some(Admission::Admitted(permit));
+            let rejection = match self.breaker.machine().admit() {
+                Decision::Admitted(ticket) => {
+                    self.admission = Some(admitted(&self.breaker, ticket));
                     if self.waiting.is_some() {
                         self.waiting = None;
                     }
                     return Poll::Ready(());
                 }
-                Err(open) => open,
+                Decision::Rejected(rejection) => rejection,
             };
             // Backpressure waits on a Tokio timer; outside a Tokio runtime it falls back
             // to rejecting, like the default mode.
             let wait = backpressure && tokio::runtime::Handle::try_current().is_ok();
-            let Some(delay) = open.retry_after.filter(|_| wait) else {
-                self.admission = Some(Admission::Rejected(open));
+            let Some(delay) = rejection.retry_after().filter(|_| wait) else {
+                // Counted when `call` hands it out.
+                self.admission = Some(Admission::Rejected(rejection));
                 self.waiting = None;
                 continue;
             };
@@ -186,8 +194,8 @@ where
             self.admission = None;
         }
         if self.admission.is_none() {
-            match self.breaker.lane().try_acquire_closed() {
-                Some(permit) => self.admission = Some(Admission::Admitted(permit)),
+            match self.breaker.machine().admit_closed() {
+                Some(ticket) => self.admission = Some(Admission::Unreserved(ticket)),
                 None => {
                     if self.poll_admission(cx).is_pending() {
                         return Poll::Pending;
@@ -203,8 +211,13 @@ where
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(error)) => {
-                if let Some(Admission::Admitted(permit)) = self.admission.take() {
-                    permit.record(self.classifier.classify(Err(&error)));
+                let outcome = self.classifier.classify(Err(&error));
+                match self.admission.take() {
+                    Some(Admission::Unreserved(ticket)) => {
+                        self.breaker.lane().permit(ticket).record(outcome);
+                    }
+                    Some(Admission::Probe(permit)) => permit.record(outcome),
+                    _ => {}
                 }
                 Poll::Ready(Err(Error::Inner(error)))
             }
@@ -213,16 +226,16 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        match self.admission.take() {
-            Some(Admission::Admitted(permit)) => {
-                ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
-            }
-            Some(Admission::Rejected(open)) => {
-                self.breaker.lane().count_rejection(open.state);
-                ResponseFuture::rejected(open)
+        let mut permit = match self.admission.take() {
+            Some(Admission::Unreserved(ticket)) => self.breaker.lane().permit(ticket),
+            Some(Admission::Probe(permit)) => permit,
+            Some(Admission::Rejected(rejection)) => {
+                return ResponseFuture::rejected(self.breaker.lane().reject(rejection));
             }
             None => called_before_ready(),
-        }
+        };
+        permit.mark_used();
+        ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
     }
 }
 
@@ -239,17 +252,26 @@ impl<S, C> CircuitBreakerService<S, C> {
     where
         S: Service<Req>,
     {
-        match self.admission.take() {
-            Some(Admission::Admitted(mut permit)) => {
-                permit.mark_used();
-                Ok((self.inner.call(request), permit))
-            }
-            Some(Admission::Rejected(open)) => {
-                self.breaker.lane().count_rejection(open.state);
-                Err(open)
+        let mut permit = match self.admission.take() {
+            Some(Admission::Unreserved(ticket)) => self.breaker.lane().permit(ticket),
+            Some(Admission::Probe(permit)) => permit,
+            Some(Admission::Rejected(rejection)) => {
+                return Err(self.breaker.lane().reject(rejection))
             }
             None => called_before_ready(),
-        }
+        };
+        permit.mark_used();
+        Ok((self.inner.call(request), permit))
+    }
+}
+
+/// What `poll_ready` keeps for an admitted call: a probe's slot must be held in a
+/// permit (dropping the service gives it back); anything else waits for `call`.
+fn admitted(breaker: &CircuitBreaker, ticket: Ticket) -> Admission {
+    if ticket.is_probe() {
+        Admission::Probe(breaker.lane().permit(ticket))
+    } else {
+        Admission::Unreserved(ticket)
     }
 }
 

@@ -13,8 +13,7 @@ use crate::core::sync::AtomicU64;
 use std::time::Duration;
 
 use crate::clock::Nanos;
-use crate::core::machine::{Admission, PermitKind, StateMachine};
-use crate::core::word::Word;
+use crate::core::machine::{Admission, PermitKind, Rejection, StateMachine, Ticket};
 use crate::{CircuitOpen, Event, Outcome, State};
 
 /// Success timestamps are sampled on every `SUCCESS_STAMP_EVERY`-th success of a lane,
@@ -53,69 +52,51 @@ pub(crate) struct Counters {
 }
 
 impl Lane {
-    /// The closed-state fast path of [`try_acquire`](Self::try_acquire): one load, and
-    /// `None` whenever anything else than a plain closed admission is due.
+    /// Turns an admission into the permit its call carries. The permit is not used
+    /// (nor timed) until [`Permit::mark_used`].
     #[inline]
-    pub(crate) fn try_acquire_closed(self: &Arc<Self>) -> Option<Permit> {
-        let bits = self.machine.word_bits();
-        if bits & 0xFF != State::Closed as u64 || self.times_calls {
-            return None;
-        }
-        Some(Permit {
+    pub(crate) fn permit(self: &Arc<Self>, ticket: Ticket) -> Permit {
+        Permit {
             lane: Arc::clone(self),
-            kind: Some(PermitKind::Closed),
-            generation: Word::unpack(bits).generation,
             started_at: 0,
-            polling: false,
-            used: false,
-            _layout_fill: 0,
-        })
-    }
-
-    /// Asks to make a call. A rejection is counted when `count_rejection` is set (it is
-    /// not while a backpressure caller only checks whether to keep waiting).
-    #[inline]
-    pub(crate) fn try_acquire(
-        self: &Arc<Self>,
-        count_rejection: bool,
-    ) -> Result<Permit, CircuitOpen> {
-        match self.machine.admit() {
-            Admission::Admitted { kind, generation } => Ok(Permit {
-                lane: Arc::clone(self),
-                kind: Some(kind),
-                generation,
-                started_at: if self.times_calls {
-                    self.machine.clock.now().saturating_add(1)
-                } else {
-                    0
-                },
-                polling: false,
-                used: false,
-                _layout_fill: 0,
-            }),
-            Admission::Rejected { state, retry_after } => {
-                if count_rejection {
-                    self.count_rejection(state);
-                }
-                Err(CircuitOpen {
-                    name: Arc::clone(&self.name),
-                    state,
-                    retry_after,
-                })
-            }
+            bits: ticket.bits(),
         }
     }
 
-    /// Counts a rejection by `state` that was decided earlier without being counted,
-    /// logs it at `debug` and tells subscribers.
+    /// Asks to make a call, and counts a rejection.
     #[inline]
-    pub(crate) fn count_rejection(&self, state: State) {
+    pub(crate) fn try_acquire(self: &Arc<Self>) -> Result<Permit, CircuitOpen> {
+        match self.machine.admit() {
+            Admission::Admitted(ticket) => Ok(self.permit(ticket)),
+            Admission::Rejected(rejection) => Err(self.reject(rejection)),
+        }
+    }
+
+    /// Counts a rejection that was decided earlier without being counted, logs it at
+    /// `debug`, tells subscribers, and builds the error the caller gets.
+    #[inline]
+    pub(crate) fn reject(&self, rejection: Rejection) -> CircuitOpen {
+        self.count_rejection(rejection.state);
+        CircuitOpen {
+            name: Arc::clone(&self.name),
+            state: rejection.state,
+            retry_after: rejection.retry_after(),
+        }
+    }
+
+    /// Counts a rejection by `state`; logs it at `debug` and tells subscribers when
+    /// anyone is listening.
+    #[inline]
+    fn count_rejection(&self, state: State) {
         self.counters.rejected.fetch_add(1, Relaxed);
-        self.announce_rejection(state);
+        if tracing::level_enabled!(tracing::Level::DEBUG) || self.machine.events.is_listening() {
+            self.announce_rejection(state);
+        }
     }
 
     /// Logs a rejection and tells subscribers. Out of line: the `tracing` call site
     /// would otherwise bloat every caller (and keep `call` from being inlined).
+    #[cold]
     #[inline(never)]
     fn announce_rejection(&self, state: State) {
         tracing::debug!(breaker = &*self.name, %state, "circuit breaker rejected a call");
@@ -272,24 +253,26 @@ impl Lanes {
 #[must_use = "a permit records nothing until its outcome is reported"]
 pub struct Permit {
     lane: Arc<Lane>,
-    /// `None` once the outcome is recorded.
-    kind: Option<PermitKind>,
-    generation: u32,
-    /// Admission time + 1 when the breaker times calls, 0 otherwise.
+    /// When the call started + 1, if the breaker times calls; 0 otherwise.
     started_at: Nanos,
-    /// Set while the guarded call is being polled or classified: a permit dropped in
-    /// that window was dropped by a panic, even if the drop happens after the unwind
-    /// was caught (as Tokio does for a panicking task).
-    polling: bool,
-    /// Whether a call was made under this permit. A permit dropped before any call
-    /// (a readied service dropped, or its admission gone stale) counts nothing.
-    used: bool,
-    /// Unused. It rounds the permit up to exactly 24 bytes with no tail padding: LLVM
-    /// copies a 23-byte permit with overlapping unaligned moves that defeat
-    /// store-to-load forwarding, which cost the closed path ~15 ns per call (measured
-    /// with `benches/closed_path.rs`).
-    _layout_fill: u8,
+    /// The admission [`Ticket`]'s bits, plus the flags below in bits a ticket leaves
+    /// clear. Three whole words: the permit is moved with every response future, and
+    /// narrower fields copied as words stall store-to-load forwarding (~15 ns per call
+    /// in `benches/closed_path.rs` when the permit was a 23-byte struct).
+    bits: u64,
 }
+
+/// Set once the outcome is recorded.
+const SETTLED: u64 = 1 << 8;
+/// Set while the guarded call is being polled or classified: a permit dropped in that
+/// window was dropped by a panic, even if the drop happens after the unwind was caught
+/// (as Tokio does for a panicking task).
+const POLLING: u64 = 1 << 9;
+/// Set once a call is made under the permit. A permit dropped before any call (a
+/// readied service dropped, or its admission gone stale) counts nothing.
+const USED: u64 = 1 << 10;
+
+const _: () = assert!((SETTLED | POLLING | USED) & !Ticket::SPARE_BITS == 0);
 
 impl Permit {
     /// Reports the call's outcome.
@@ -334,10 +317,12 @@ impl Permit {
 
     /// Whether this permit is one of the limited half-open probes.
     pub fn is_probe(&self) -> bool {
-        self.kind == Some(PermitKind::Probe)
+        self.ticket().is_probe()
     }
 
-    /// Time since the permit was granted, when the breaker times calls (slow-call
+    /// Time since the call started (when the permit was handed out by
+    /// [`CircuitBreaker::try_acquire`](crate::CircuitBreaker::try_acquire), or when the
+    /// service called its inner service), if the breaker times calls (slow-call
     /// detection on); `None` otherwise.
     pub fn elapsed(&self) -> Option<Duration> {
         let started = self.started_at.checked_sub(1)?;
@@ -346,55 +331,84 @@ impl Permit {
         ))
     }
 
-    /// Marks that the guarded call is being made.
+    #[inline]
+    fn ticket(&self) -> Ticket {
+        Ticket::from_bits(self.bits)
+    }
+
+    #[inline]
+    fn is_settled(&self) -> bool {
+        self.bits & SETTLED != 0
+    }
+
+    /// The ticket to record an outcome under, unless one was already recorded; marks
+    /// the permit settled.
+    #[inline]
+    fn take_ticket(&mut self) -> Option<Ticket> {
+        if self.is_settled() {
+            return None;
+        }
+        self.bits |= SETTLED;
+        Some(self.ticket())
+    }
+
+    /// Marks that the guarded call is being made, and starts timing it when the
+    /// breaker times calls.
     #[inline]
     pub(crate) fn mark_used(&mut self) {
-        self.used = true;
+        self.bits |= USED;
+        if self.lane.times_calls {
+            self.started_at = self.lane.machine.clock.now().saturating_add(1);
+        }
     }
 
     /// Whether the breaker is still in the period this permit was admitted in.
     #[inline]
     pub(crate) fn is_current(&self) -> bool {
-        self.kind
-            .is_some_and(|kind| self.lane.machine.is_current(kind.state(), self.generation))
+        !self.is_settled() && self.ticket().is_current(&self.lane.machine)
     }
 
     /// Marks the start (`true`) or end (`false`) of polling or classifying the call.
     #[inline]
     pub(crate) fn set_polling(&mut self, polling: bool) {
-        self.polling = polling;
+        if polling {
+            self.bits |= POLLING;
+        } else {
+            self.bits &= !POLLING;
+        }
     }
 
     /// Records `outcome` unless an outcome was already recorded.
     #[inline]
     pub(crate) fn settle(&mut self, outcome: Outcome) {
-        let Some(kind) = self.kind.take() else {
+        let Some(ticket) = self.take_ticket() else {
             return;
         };
         let lane = &*self.lane;
         // With a subscriber, every outcome takes the slow path, which sends the events.
-        if kind == PermitKind::Closed
+        if ticket.kind() == PermitKind::Closed
             && outcome == Outcome::Success
             && lane.plain_success
             && !lane.machine.events.is_listening()
         {
             lane.count_success(None);
-            lane.machine.record_closed_success(self.generation);
+            lane.machine.record_closed_success(ticket.generation());
             return;
         }
-        self.settle_slow(kind, outcome, None);
+        self.settle_slow(ticket, outcome, None);
     }
 
     /// Records a failure that, should it open the breaker, keeps it open at least
     /// `open_floor` (e.g. the failed response's `Retry-After`).
     pub(crate) fn settle_failure_with_floor(&mut self, open_floor: Duration) {
-        if let Some(kind) = self.kind.take() {
-            self.settle_slow(kind, Outcome::Failure, Some(open_floor));
+        if let Some(ticket) = self.take_ticket() {
+            self.settle_slow(ticket, Outcome::Failure, Some(open_floor));
         }
     }
 
     #[inline(never)]
-    fn settle_slow(&self, kind: PermitKind, outcome: Outcome, open_floor: Option<Duration>) {
+    fn settle_slow(&self, ticket: Ticket, outcome: Outcome, open_floor: Option<Duration>) {
+        let kind = ticket.kind();
         if kind == PermitKind::Disabled {
             return;
         }
@@ -414,7 +428,7 @@ impl Permit {
             lane.emit_outcome(kind, outcome, slow_for);
         }
         lane.machine
-            .record(kind, self.generation, outcome, slow, now, open_floor);
+            .record(kind, ticket.generation(), outcome, slow, now, open_floor);
     }
 }
 
@@ -423,7 +437,7 @@ impl Drop for Permit {
     fn drop(&mut self) {
         // Settled permits (every call that ran to completion) leave here; the rest is
         // kept out of line so that the response future stays small enough to inline.
-        if self.kind.is_some() {
+        if !self.is_settled() {
             self.drop_unsettled();
         }
     }
@@ -434,17 +448,15 @@ impl Permit {
     #[cold]
     #[inline(never)]
     fn drop_unsettled(&mut self) {
-        let Some(kind) = self.kind else {
-            return;
-        };
-        if !self.used {
-            self.kind = None;
-            if kind == PermitKind::Probe {
-                self.lane.machine.release_probe(self.generation);
+        if self.bits & USED == 0 {
+            if let Some(ticket) = self.take_ticket() {
+                if ticket.is_probe() {
+                    self.lane.machine.release_probe(ticket.generation());
+                }
             }
             return;
         }
-        let outcome = if self.polling || std::thread::panicking() {
+        let outcome = if self.bits & POLLING != 0 || std::thread::panicking() {
             Outcome::Failure
         } else {
             Outcome::Ignored

@@ -41,6 +41,19 @@ pub(crate) enum PermitKind {
 }
 
 impl PermitKind {
+    /// The kind of permit admitted in `state`. Open and forced-open admit nothing;
+    /// were a ticket ever made for them, it would record nothing.
+    #[inline]
+    pub(crate) fn admitted_in(state: State) -> PermitKind {
+        match state {
+            State::Closed => PermitKind::Closed,
+            State::HalfOpen => PermitKind::Probe,
+            State::MetricsOnly => PermitKind::MetricsOnly,
+            State::ForcedClosed => PermitKind::ForcedClosed,
+            State::Disabled | State::Open | State::ForcedOpen => PermitKind::Disabled,
+        }
+    }
+
     /// The state a permit of this kind is admitted in.
     pub(crate) fn state(self) -> State {
         match self {
@@ -53,17 +66,109 @@ impl PermitKind {
     }
 }
 
-/// The result of asking to make a call.
+/// The result of asking to make a call: 16 bytes, returned in two registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
-    Admitted {
-        kind: PermitKind,
-        generation: u32,
-    },
-    Rejected {
-        state: State,
-        retry_after: Option<Duration>,
-    },
+    Admitted(Ticket),
+    Rejected(Rejection),
+}
+
+/// An admitted call's identity: the period (state and generation) it was admitted in,
+/// kept as the state word's period bits. Only a half-open (probe) ticket holds
+/// anything, a probe slot in the state word; the others can be dropped freely.
+///
+/// One `u64` on purpose: a ticket stored as narrower fields and read back as one word
+/// (as the compiler does when it moves it) defeats store-to-load forwarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket(u64);
+
+impl Ticket {
+    /// The ticket of a call admitted as `kind` in `generation`.
+    pub(crate) fn new(kind: PermitKind, generation: u32) -> Ticket {
+        Ticket(Word::period(kind.state(), generation))
+    }
+
+    /// The ticket of a call admitted in the state word `bits`.
+    #[inline]
+    fn of_word(bits: u64) -> Ticket {
+        Ticket(bits & Word::PERIOD_MASK)
+    }
+
+    /// The ticket whose [`bits`](Self::bits) are `bits` (other bits are ignored).
+    #[inline]
+    pub(crate) fn from_bits(bits: u64) -> Ticket {
+        Ticket(bits & Word::PERIOD_MASK)
+    }
+
+    /// The period bits; the bits a period leaves clear are free for the holder's use
+    /// (see [`Ticket::SPARE_BITS`]).
+    #[inline]
+    pub(crate) fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Bits that are always clear in [`bits`](Self::bits).
+    pub(crate) const SPARE_BITS: u64 = !Word::PERIOD_MASK;
+
+    /// How the call's outcome is recorded.
+    #[inline]
+    pub(crate) fn kind(self) -> PermitKind {
+        PermitKind::admitted_in(State::from_bits(self.0 as u8))
+    }
+
+    /// Whether this ticket holds a half-open probe slot.
+    #[inline]
+    pub(crate) fn is_probe(self) -> bool {
+        self.0 as u8 == State::HalfOpen as u8
+    }
+
+    /// The generation the call was admitted in.
+    #[inline]
+    pub(crate) fn generation(self) -> u32 {
+        (self.0 >> 40) as u32
+    }
+
+    /// Whether the breaker is still in the period this ticket was issued in.
+    #[inline]
+    pub(crate) fn is_current(self, machine: &StateMachine) -> bool {
+        machine.word_bits() & Word::PERIOD_MASK == self.0
+    }
+}
+
+/// A refused admission: the state that refused, and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub(crate) state: State,
+    /// Nanoseconds until a call may be admitted, [`Rejection::UNKNOWN`] when not known
+    /// (forced open). Plain nanoseconds rather than `Option<Duration>` keep a decision
+    /// in two registers instead of a round trip through memory.
+    retry_after: Nanos,
+}
+
+impl Rejection {
+    const UNKNOWN: Nanos = Nanos::MAX;
+
+    /// A rejection with no known end (forced open).
+    pub(crate) fn until_further_notice(state: State) -> Rejection {
+        Rejection {
+            state,
+            retry_after: Rejection::UNKNOWN,
+        }
+    }
+
+    /// A rejection that lifts in `nanos` nanoseconds.
+    pub(crate) fn for_nanos(state: State, nanos: Nanos) -> Rejection {
+        Rejection {
+            state,
+            retry_after: nanos.min(Rejection::UNKNOWN - 1),
+        }
+    }
+
+    /// How long until a call may be admitted, when known.
+    #[inline]
+    pub(crate) fn retry_after(self) -> Option<Duration> {
+        (self.retry_after != Rejection::UNKNOWN).then(|| Duration::from_nanos(self.retry_after))
+    }
 }
 
 /// Why a breaker changed state, carried by
@@ -244,14 +349,18 @@ impl StateMachine {
     /// into the caller; every other state takes the out-of-line path.
     #[inline]
     pub(crate) fn admit(&self) -> Admission {
-        let word = self.word();
-        if word.state == State::Closed {
-            return Admission::Admitted {
-                kind: PermitKind::Closed,
-                generation: word.generation,
-            };
+        match self.admit_closed() {
+            Some(ticket) => Admission::Admitted(ticket),
+            None => self.admit_slow(),
         }
-        self.admit_slow()
+    }
+
+    /// The closed case of [`admit`](Self::admit) alone: one load, `None` in every other
+    /// state (which then needs [`admit`](Self::admit)).
+    #[inline]
+    pub(crate) fn admit_closed(&self) -> Option<Ticket> {
+        let bits = self.word_bits();
+        (bits & 0xFF == State::Closed as u64).then(|| Ticket::of_word(bits))
     }
 
     #[inline(never)]
@@ -264,19 +373,13 @@ impl StateMachine {
                 State::ForcedClosed => PermitKind::ForcedClosed,
                 State::Disabled => PermitKind::Disabled,
                 State::ForcedOpen => {
-                    return Admission::Rejected {
-                        state: State::ForcedOpen,
-                        retry_after: None,
-                    }
+                    return Admission::Rejected(Rejection::until_further_notice(State::ForcedOpen))
                 }
                 State::Open => {
                     let now = self.clock.now();
                     let until = self.open_until.load(Acquire);
                     if now < until {
-                        return Admission::Rejected {
-                            state: State::Open,
-                            retry_after: Some(Duration::from_nanos(until - now)),
-                        };
+                        return Admission::Rejected(Rejection::for_nanos(State::Open, until - now));
                     }
                     if self.probe_gate.load(Acquire) {
                         return self.gated();
@@ -284,10 +387,7 @@ impl StateMachine {
                     if let Some(generation) =
                         self.transition(word, State::HalfOpen, Reason::OpenDurationElapsed, true)
                     {
-                        return Admission::Admitted {
-                            kind: PermitKind::Probe,
-                            generation,
-                        };
+                        return Admission::Admitted(Ticket::new(PermitKind::Probe, generation));
                     }
                     continue;
                 }
@@ -298,10 +398,10 @@ impl StateMachine {
                             ..word
                         };
                         if self.swap_word(word, taken) {
-                            return Admission::Admitted {
-                                kind: PermitKind::Probe,
-                                generation: word.generation,
-                            };
+                            return Admission::Admitted(Ticket::new(
+                                PermitKind::Probe,
+                                word.generation,
+                            ));
                         }
                         continue;
                     }
@@ -327,16 +427,13 @@ impl StateMachine {
                         );
                         continue;
                     }
-                    return Admission::Rejected {
-                        state: State::HalfOpen,
-                        retry_after: Some(Duration::from_nanos(deadline - now)),
-                    };
+                    return Admission::Rejected(Rejection::for_nanos(
+                        State::HalfOpen,
+                        deadline - now,
+                    ));
                 }
             };
-            return Admission::Admitted {
-                kind,
-                generation: word.generation,
-            };
+            return Admission::Admitted(Ticket::new(kind, word.generation));
         }
     }
 
@@ -472,12 +569,6 @@ impl StateMachine {
             }
         }
         None
-    }
-
-    /// Whether the period (`state` in `generation`) is still the current one.
-    #[inline]
-    pub(crate) fn is_current(&self, state: State, generation: u32) -> bool {
-        self.word_bits() & Word::PERIOD_MASK == Word::period(state, generation)
     }
 
     /// Gives back a probe slot that was never used for a call (no progress, no outcome).

@@ -20,7 +20,7 @@
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::Duration;
 
-use super::{Admission, OpenDuration, Reason, StateMachine};
+use super::{Admission, OpenDuration, Reason, Rejection, StateMachine};
 use crate::clock::to_nanos;
 use crate::State;
 
@@ -121,10 +121,10 @@ impl StateMachine {
     #[cold]
     #[inline(never)]
     pub(super) fn gated(&self) -> Admission {
-        Admission::Rejected {
-            state: State::Open,
-            retry_after: Some(self.config.half_open_max_wait),
-        }
+        Admission::Rejected(Rejection::for_nanos(
+            State::Open,
+            to_nanos(self.config.half_open_max_wait),
+        ))
     }
 }
 
@@ -132,7 +132,8 @@ impl StateMachine {
 mod tests {
     use std::time::Duration;
 
-    use super::super::{Admission, PermitKind, StateMachine};
+    use super::super::{Admission, Rejection, StateMachine};
+    use crate::clock::to_nanos;
     use crate::{Config, Outcome, State};
 
     fn machine() -> StateMachine {
@@ -146,10 +147,17 @@ mod tests {
     }
 
     fn trip(machine: &StateMachine) {
-        let Admission::Admitted { kind, generation } = machine.admit() else {
+        let Admission::Admitted(ticket) = machine.admit() else {
             panic!("closed admits")
         };
-        machine.record(kind, generation, Outcome::Failure, false, None, None);
+        machine.record(
+            ticket.kind(),
+            ticket.generation(),
+            Outcome::Failure,
+            false,
+            None,
+            None,
+        );
         assert_eq!(machine.state(), State::Open);
     }
 
@@ -159,14 +167,11 @@ mod tests {
         assert!(machine.open_remote(Duration::from_secs(3)));
         assert_eq!(machine.state(), State::Open);
         assert_eq!(machine.open_remaining(), Some(Duration::from_secs(3)));
-        assert!(matches!(machine.admit(), Admission::Rejected { .. }));
+        assert!(matches!(machine.admit(), Admission::Rejected(_)));
         tokio::time::advance(Duration::from_secs(3)).await;
         assert!(matches!(
             machine.admit(),
-            Admission::Admitted {
-                kind: PermitKind::Probe,
-                ..
-            }
+            Admission::Admitted(ticket) if ticket.is_probe()
         ));
         assert_eq!(machine.state(), State::HalfOpen);
     }
@@ -206,19 +211,16 @@ mod tests {
         assert_eq!(machine.open_remaining(), Some(Duration::ZERO));
         assert_eq!(
             machine.admit(),
-            Admission::Rejected {
-                state: State::Open,
-                retry_after: Some(machine.config.half_open_max_wait),
-            }
+            Admission::Rejected(Rejection::for_nanos(
+                State::Open,
+                to_nanos(machine.config.half_open_max_wait)
+            ))
         );
         assert_eq!(machine.state(), State::Open);
         machine.set_probe_gate(false);
         assert!(matches!(
             machine.admit(),
-            Admission::Admitted {
-                kind: PermitKind::Probe,
-                ..
-            }
+            Admission::Admitted(ticket) if ticket.is_probe()
         ));
     }
 
@@ -232,13 +234,20 @@ mod tests {
 
         trip(&machine);
         tokio::time::advance(Duration::from_secs(10)).await;
-        let Admission::Admitted { kind, generation } = machine.admit() else {
+        let Admission::Admitted(ticket) = machine.admit() else {
             panic!("the elapsed open period admits a probe")
         };
         assert_eq!(machine.state(), State::HalfOpen);
         assert!(machine.close_remote());
         // The probe's late failure judged a period that has ended.
-        machine.record(kind, generation, Outcome::Failure, false, None, None);
+        machine.record(
+            ticket.kind(),
+            ticket.generation(),
+            Outcome::Failure,
+            false,
+            None,
+            None,
+        );
         assert_eq!(machine.state(), State::Closed);
     }
 
@@ -254,10 +263,17 @@ mod tests {
         );
         machine.open_remote(Duration::from_secs(5));
         tokio::time::advance(Duration::from_secs(5)).await;
-        let Admission::Admitted { kind, generation } = machine.admit() else {
+        let Admission::Admitted(ticket) = machine.admit() else {
             panic!("the elapsed open period admits a probe")
         };
-        machine.record(kind, generation, Outcome::Failure, false, None, None);
+        machine.record(
+            ticket.kind(),
+            ticket.generation(),
+            Outcome::Failure,
+            false,
+            None,
+            None,
+        );
         // The probe's failure is the first local trip: the base duration, not doubled.
         assert_eq!(
             machine.open_remaining(),
