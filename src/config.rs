@@ -367,7 +367,7 @@ pub struct ConfigBuilder {
     half_open_permits: Option<u32>,
     half_open_successes: Option<u32>,
     half_open_max_wait: Option<Duration>,
-    backpressure: bool,
+    backpressure: Option<bool>,
 }
 
 impl ConfigBuilder {
@@ -444,8 +444,34 @@ impl ConfigBuilder {
     /// With `true`, `poll_ready` returns `Pending` while the breaker is open and wakes
     /// when calls may be admitted again, instead of admitting an immediate rejection.
     pub fn backpressure(mut self, on: bool) -> Self {
-        self.backpressure = on;
+        self.backpressure = Some(on);
         self
+    }
+
+    /// `self`'s settings, falling back to `base` for each one `self` leaves unset:
+    /// how configuration files layer `[defaults]` under a breaker's own table.
+    #[cfg(feature = "serde")]
+    pub(crate) fn over(self, base: ConfigBuilder) -> ConfigBuilder {
+        ConfigBuilder {
+            name: self.name.or(base.name),
+            consecutive_failures: self.consecutive_failures.or(base.consecutive_failures),
+            failure_rate: self.failure_rate.or(base.failure_rate),
+            window: self.window.or(base.window),
+            minimum_calls: self.minimum_calls.or(base.minimum_calls),
+            slow_call: self.slow_call.or(base.slow_call),
+            open_duration: self.open_duration.or(base.open_duration),
+            open_backoff: self.open_backoff.or(base.open_backoff),
+            half_open_permits: self.half_open_permits.or(base.half_open_permits),
+            half_open_successes: self.half_open_successes.or(base.half_open_successes),
+            half_open_max_wait: self.half_open_max_wait.or(base.half_open_max_wait),
+            backpressure: self.backpressure.or(base.backpressure),
+        }
+    }
+
+    /// The name set so far, if any.
+    #[cfg(feature = "serde")]
+    pub(crate) fn name_set(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Validates the settings.
@@ -551,7 +577,7 @@ impl ConfigBuilder {
             half_open_permits,
             half_open_successes,
             half_open_max_wait,
-            backpressure: self.backpressure,
+            backpressure: self.backpressure.unwrap_or(false),
         })
     }
 }

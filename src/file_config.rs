@@ -85,7 +85,7 @@ impl RegistryConfig {
     /// Parses and validates a registry file.
     pub fn from_toml(text: &str) -> Result<RegistryConfig, ConfigError> {
         let table = parse_table(text)?;
-        let mut base = RawConfig::default();
+        let mut base = ConfigBuilder::default();
         let mut enabled = true;
         if let Some(resilience) = table.get("resilience") {
             let resilience = expect_table(resilience, "resilience")?;
@@ -93,30 +93,27 @@ impl RegistryConfig {
         }
         if let Some(defaults) = table.get("defaults") {
             let defaults = expect_table(defaults, "defaults")?;
-            base = RawConfig::parse(defaults, "defaults")?.over(base);
+            base = parse_builder(defaults, "defaults")?.over(base);
         }
         let defaults_path = if table.contains_key("defaults") {
             "defaults"
         } else {
             "resilience"
         };
-        let defaults = base.build(defaults_path)?;
+        let defaults = build_at(base.clone(), defaults_path)?;
         let mut breakers = BTreeMap::new();
         if let Some(named) = table.get("breakers") {
             for (name, value) in expect_table(named, "breakers")? {
                 let path = format!("breakers.{name}");
-                let raw = RawConfig::parse(expect_table(value, &path)?, &path)?;
-                if raw.name.as_deref().is_some_and(|inner| inner != name) {
+                let own = parse_builder(expect_table(value, &path)?, &path)?;
+                if own.name_set().is_some_and(|inner| inner != name) {
                     return Err(file_error(
                         &format!("{path}.name"),
                         "differs from the table's key, which names the breaker",
                     ));
                 }
-                let raw = RawConfig {
-                    name: Some(name.clone()),
-                    ..raw.over(base.clone())
-                };
-                breakers.insert(name.clone(), raw.build(&path)?);
+                let config = build_at(own.over(base.clone()).name(name), &path)?;
+                breakers.insert(name.clone(), config);
             }
         }
         for key in table.keys() {
@@ -198,7 +195,7 @@ impl Config {
     /// ```
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let table = parse_table(text)?;
-        RawConfig::parse(&table, "")?.build("")
+        build_at(parse_builder(&table, "")?, "")
     }
 }
 
@@ -208,150 +205,78 @@ impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         let table = expect_table(&value, "").map_err(D::Error::custom)?;
-        RawConfig::parse(table, "")
-            .and_then(|raw| raw.build(""))
+        parse_builder(table, "")
+            .and_then(|builder| build_at(builder, ""))
             .map_err(D::Error::custom)
     }
 }
 
-/// A table's settings before validation: every key optional, so layers can merge.
-#[derive(Debug, Clone, Default)]
-struct RawConfig {
-    name: Option<String>,
-    consecutive_failures: Option<u32>,
-    failure_rate: Option<f64>,
-    window: Option<Window>,
-    minimum_calls: Option<u32>,
-    slow_call: Option<(Duration, f64)>,
-    open_duration: Option<Duration>,
-    open_backoff: Option<Backoff>,
-    half_open_permits: Option<u32>,
-    half_open_successes: Option<u32>,
-    half_open_max_wait: Option<Duration>,
-    backpressure: Option<bool>,
+/// A table's settings as a [`ConfigBuilder`], not yet validated: every key optional,
+/// so that layers can merge with [`ConfigBuilder::over`].
+fn parse_builder(table: &Table, path: &str) -> Result<ConfigBuilder, ConfigError> {
+    let mut builder = ConfigBuilder::default();
+    for (key, value) in table {
+        let at = join(path, key);
+        builder = match key.as_str() {
+            "name" => builder.name(expect_str(value, &at)?),
+            "consecutive_failures" | "failure_threshold" => {
+                builder.consecutive_failures(expect_u32(value, &at)?)
+            }
+            "failure_rate" => builder.failure_rate(expect_f64(value, &at)?),
+            "sliding_window" => builder.sliding_window(parse_window(value, &at)?),
+            "minimum_calls" => builder.minimum_calls(expect_u32(value, &at)?),
+            "slow_call" => {
+                let slow = expect_table(value, &at)?;
+                check_keys(slow, &at, &["threshold", "rate"])?;
+                let threshold = required(slow, &at, "threshold", expect_duration)?;
+                let rate = required(slow, &at, "rate", expect_f64)?;
+                builder.slow_call(threshold, rate)
+            }
+            "open_duration" | "timeout_seconds" => {
+                builder.open_duration(expect_duration(value, &at)?)
+            }
+            "open_backoff" => builder.open_backoff(parse_backoff(value, &at)?),
+            "half_open_permits" | "half_open_max_calls" => {
+                builder.half_open_permits(expect_u32(value, &at)?)
+            }
+            "half_open_successes" => builder.half_open_successes(expect_u32(value, &at)?),
+            "half_open_max_wait" => builder.half_open_max_wait(expect_duration(value, &at)?),
+            "backpressure" => builder.backpressure(expect_bool(value, &at)?),
+            _ => return Err(file_error(&at, "unknown key")),
+        };
+    }
+    Ok(builder)
 }
 
-impl RawConfig {
-    fn parse(table: &Table, path: &str) -> Result<RawConfig, ConfigError> {
-        let mut raw = RawConfig::default();
-        for (key, value) in table {
-            let at = join(path, key);
-            match key.as_str() {
-                "name" => raw.name = Some(expect_str(value, &at)?.to_owned()),
-                "consecutive_failures" | "failure_threshold" => {
-                    raw.consecutive_failures = Some(expect_u32(value, &at)?)
-                }
-                "failure_rate" => raw.failure_rate = Some(expect_f64(value, &at)?),
-                "sliding_window" => raw.window = Some(parse_window(value, &at)?),
-                "minimum_calls" => raw.minimum_calls = Some(expect_u32(value, &at)?),
-                "slow_call" => {
-                    let slow = expect_table(value, &at)?;
-                    check_keys(slow, &at, &["threshold", "rate"])?;
-                    let threshold = required(slow, &at, "threshold", expect_duration)?;
-                    let rate = required(slow, &at, "rate", expect_f64)?;
-                    raw.slow_call = Some((threshold, rate));
-                }
-                "open_duration" | "timeout_seconds" => {
-                    raw.open_duration = Some(expect_duration(value, &at)?)
-                }
-                "open_backoff" => raw.open_backoff = Some(parse_backoff(value, &at)?),
-                "half_open_permits" | "half_open_max_calls" => {
-                    raw.half_open_permits = Some(expect_u32(value, &at)?)
-                }
-                "half_open_successes" => raw.half_open_successes = Some(expect_u32(value, &at)?),
-                "half_open_max_wait" => raw.half_open_max_wait = Some(expect_duration(value, &at)?),
-                "backpressure" => raw.backpressure = Some(expect_bool(value, &at)?),
-                _ => return Err(file_error(&at, "unknown key")),
-            }
-        }
-        Ok(raw)
-    }
-
-    /// `self`'s settings, falling back to `base` for each one `self` leaves unset.
-    fn over(self, base: RawConfig) -> RawConfig {
-        RawConfig {
-            name: self.name.or(base.name),
-            consecutive_failures: self.consecutive_failures.or(base.consecutive_failures),
-            failure_rate: self.failure_rate.or(base.failure_rate),
-            window: self.window.or(base.window),
-            minimum_calls: self.minimum_calls.or(base.minimum_calls),
-            slow_call: self.slow_call.or(base.slow_call),
-            open_duration: self.open_duration.or(base.open_duration),
-            open_backoff: self.open_backoff.or(base.open_backoff),
-            half_open_permits: self.half_open_permits.or(base.half_open_permits),
-            half_open_successes: self.half_open_successes.or(base.half_open_successes),
-            half_open_max_wait: self.half_open_max_wait.or(base.half_open_max_wait),
-            backpressure: self.backpressure.or(base.backpressure),
-        }
-    }
-
-    /// Validates through [`ConfigBuilder`]; a rejected field is reported at `path`.
-    fn build(&self, path: &str) -> Result<Config, ConfigError> {
-        let mut builder = ConfigBuilder::default();
-        if let Some(name) = &self.name {
-            builder = builder.name(name);
-        }
-        if let Some(n) = self.consecutive_failures {
-            builder = builder.consecutive_failures(n);
-        }
-        if let Some(rate) = self.failure_rate {
-            builder = builder.failure_rate(rate);
-        }
-        if let Some(window) = self.window {
-            builder = builder.sliding_window(window);
-        }
-        if let Some(n) = self.minimum_calls {
-            builder = builder.minimum_calls(n);
-        }
-        if let Some((threshold, rate)) = self.slow_call {
-            builder = builder.slow_call(threshold, rate);
-        }
-        if let Some(duration) = self.open_duration {
-            builder = builder.open_duration(duration);
-        }
-        if let Some(backoff) = self.open_backoff {
-            builder = builder.open_backoff(backoff);
-        }
-        if let Some(n) = self.half_open_permits {
-            builder = builder.half_open_permits(n);
-        }
-        if let Some(n) = self.half_open_successes {
-            builder = builder.half_open_successes(n);
-        }
-        if let Some(wait) = self.half_open_max_wait {
-            builder = builder.half_open_max_wait(wait);
-        }
-        if let Some(on) = self.backpressure {
-            builder = builder.backpressure(on);
-        }
-        builder.build().map_err(|error| match error {
-            ConfigError::Invalid { field, .. } => file_error(&join(path, field), error),
-            other => other,
-        })
-    }
+/// Validates `builder`; a rejected field is reported at `path`.
+fn build_at(builder: ConfigBuilder, path: &str) -> Result<Config, ConfigError> {
+    builder.build().map_err(|error| match error {
+        ConfigError::Invalid { field, .. } => file_error(&join(path, field), error),
+        other => other,
+    })
 }
 
 /// Reads the seed's `[resilience]` table into `base`; returns `circuit_breaker_enabled`.
 /// Keys not starting with `circuit_breaker_` belong to other components and are left
 /// alone.
-fn parse_resilience(table: &Table, base: &mut RawConfig) -> Result<bool, ConfigError> {
+fn parse_resilience(table: &Table, base: &mut ConfigBuilder) -> Result<bool, ConfigError> {
     let mut enabled = true;
     for (key, value) in table {
         let at = join("resilience", key);
-        match key.as_str() {
-            "circuit_breaker_enabled" => enabled = expect_bool(value, &at)?,
-            "circuit_breaker_threshold" => {
-                base.consecutive_failures = Some(expect_u32(value, &at)?)
+        let setting = std::mem::take(base);
+        *base = match key.as_str() {
+            "circuit_breaker_enabled" => {
+                enabled = expect_bool(value, &at)?;
+                setting
             }
-            "circuit_breaker_timeout" => base.open_duration = Some(expect_duration(value, &at)?),
-            "circuit_breaker_half_open_calls" => {
-                base.half_open_permits = Some(expect_u32(value, &at)?)
-            }
+            "circuit_breaker_threshold" => setting.consecutive_failures(expect_u32(value, &at)?),
+            "circuit_breaker_timeout" => setting.open_duration(expect_duration(value, &at)?),
+            "circuit_breaker_half_open_calls" => setting.half_open_permits(expect_u32(value, &at)?),
             other if other.starts_with("circuit_breaker_") => {
                 return Err(file_error(&at, "unknown circuit breaker key"))
             }
-            _ => {}
-        }
+            _ => setting,
+        };
     }
     Ok(enabled)
 }
