@@ -13,7 +13,7 @@ use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State};
 #[path = "support/driver.rs"]
 mod driver;
 
-use driver::{call_once, echo};
+use driver::{call_once, call_once_moved, echo};
 
 fn bench(c: &mut Criterion) {
     let waker = futures::task::noop_waker();
@@ -28,6 +28,22 @@ fn bench(c: &mut Criterion) {
         let layer = CircuitBreakerLayer::new(Config::default());
         let mut svc = layer.layer(service_fn(echo));
         b.iter(|| black_box(call_once(&mut svc, &mut cx, black_box(1)).unwrap()));
+        assert_eq!(layer.breaker().state(), State::Closed);
+        assert_eq!(layer.breaker().metrics().failures, 0);
+    });
+
+    // The same two calls with the future moved by value before its poll: the copy of
+    // a freshly written future stalls store-to-load forwarding, which a caller that
+    // moves futures pays whatever the middleware.
+    c.bench_function("baseline/service_fn_moved", |b| {
+        let mut svc = service_fn(echo);
+        b.iter(|| black_box(call_once_moved(&mut svc, &mut cx, black_box(1)).unwrap()))
+    });
+
+    c.bench_function("breaker/closed_success_moved", |b| {
+        let layer = CircuitBreakerLayer::new(Config::default());
+        let mut svc = layer.layer(service_fn(echo));
+        b.iter(|| black_box(call_once_moved(&mut svc, &mut cx, black_box(1)).unwrap()));
         assert_eq!(layer.breaker().state(), State::Closed);
         assert_eq!(layer.breaker().metrics().failures, 0);
     });
