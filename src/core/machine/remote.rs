@@ -132,7 +132,7 @@ impl StateMachine {
 mod tests {
     use std::time::Duration;
 
-    use super::super::{Admission, Rejection, StateMachine};
+    use super::super::{Admission, Rejection, StateMachine, Ticket};
     use crate::clock::to_nanos;
     use crate::{Config, Outcome, State};
 
@@ -146,18 +146,24 @@ mod tests {
         )
     }
 
-    fn trip(machine: &StateMachine) {
-        let Admission::Admitted(ticket) = machine.admit() else {
-            panic!("closed admits")
-        };
+    /// Records a plain failure of the call admitted with `ticket`.
+    fn fail(machine: &StateMachine, ticket: Ticket) {
+        let generation = ticket.generation();
         machine.record(
             ticket.kind(),
-            ticket.generation(),
+            generation,
             Outcome::Failure,
             false,
             None,
             None,
         );
+    }
+
+    fn trip(machine: &StateMachine) {
+        let Admission::Admitted(ticket) = machine.admit() else {
+            panic!("closed admits")
+        };
+        fail(machine, ticket);
         assert_eq!(machine.state(), State::Open);
     }
 
@@ -240,14 +246,7 @@ mod tests {
         assert_eq!(machine.state(), State::HalfOpen);
         assert!(machine.close_remote());
         // The probe's late failure judged a period that has ended.
-        machine.record(
-            ticket.kind(),
-            ticket.generation(),
-            Outcome::Failure,
-            false,
-            None,
-            None,
-        );
+        fail(&machine, ticket);
         assert_eq!(machine.state(), State::Closed);
     }
 
@@ -266,14 +265,7 @@ mod tests {
         let Admission::Admitted(ticket) = machine.admit() else {
             panic!("the elapsed open period admits a probe")
         };
-        machine.record(
-            ticket.kind(),
-            ticket.generation(),
-            Outcome::Failure,
-            false,
-            None,
-            None,
-        );
+        fail(&machine, ticket);
         // The probe's failure is the first local trip: the base duration, not doubled.
         assert_eq!(
             machine.open_remaining(),
