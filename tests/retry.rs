@@ -83,15 +83,21 @@ async fn a_success_after_retries_is_returned() {
 
 #[tokio::test(start_paused = true)]
 async fn one_attempt_never_retries() {
-    let (svc, arrivals) = flaky(usize::MAX);
     let policy = no_jitter().max_attempts(1).build().unwrap();
-    assert!(policy
-        .into_layer()
-        .layer(svc)
-        .oneshot(String::new())
-        .await
-        .is_err());
-    assert_eq!(arrivals.lock().unwrap().len(), 1);
+    assert_eq!(attempts_against_a_dead_backend(policy).await, 1);
+}
+
+/// Sends one request through `policy` to a backend that always fails and returns how
+/// many attempts reached the backend.
+async fn attempts_against_a_dead_backend<P>(policy: RetryPolicy<P>) -> usize
+where
+    RetryPolicy<P>: tower::retry::Policy<String, usize, BoxError> + Clone,
+{
+    let (svc, arrivals) = flaky(usize::MAX);
+    let result = policy.into_layer().layer(svc).oneshot(String::new()).await;
+    assert!(result.is_err(), "the backend always fails");
+    let attempts = arrivals.lock().unwrap().len();
+    attempts
 }
 
 /// The waits of one request (two retries) with the given policy seed.
@@ -139,7 +145,6 @@ async fn jitter_stays_in_range_replays_with_a_seed_and_differs_between_requests(
 
 #[tokio::test(start_paused = true)]
 async fn the_predicate_decides_what_is_retried() {
-    let (svc, arrivals) = flaky(usize::MAX);
     let policy = no_jitter()
         .max_attempts(5)
         .retry_if(|result: Result<&usize, &BoxError>| {
@@ -147,13 +152,7 @@ async fn the_predicate_decides_what_is_retried() {
         })
         .build()
         .unwrap();
-    assert!(policy
-        .into_layer()
-        .layer(svc)
-        .oneshot(String::new())
-        .await
-        .is_err());
-    assert_eq!(arrivals.lock().unwrap().len(), 1);
+    assert_eq!(attempts_against_a_dead_backend(policy).await, 1);
 
     // Responses can be retried too.
     let calls = Arc::new(AtomicUsize::new(0));
@@ -236,14 +235,7 @@ async fn an_empty_tps_budget_allows_no_retry() {
         .budget(Duration::from_secs(1), 0, 0.0)
         .build()
         .unwrap();
-    let (svc, arrivals) = flaky(usize::MAX);
-    assert!(policy
-        .into_layer()
-        .layer(svc)
-        .oneshot(String::new())
-        .await
-        .is_err());
-    assert_eq!(arrivals.lock().unwrap().len(), 1);
+    assert_eq!(attempts_against_a_dead_backend(policy).await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -253,14 +245,7 @@ async fn a_tps_budget_with_reserve_allows_retries() {
         .budget(Duration::from_secs(10), 10, 0.2)
         .build()
         .unwrap();
-    let (svc, arrivals) = flaky(usize::MAX);
-    assert!(policy
-        .into_layer()
-        .layer(svc)
-        .oneshot(String::new())
-        .await
-        .is_err());
-    assert_eq!(arrivals.lock().unwrap().len(), 3);
+    assert_eq!(attempts_against_a_dead_backend(policy).await, 3);
 }
 
 /// A breaker that is open, in front of a backend that counts its calls.
