@@ -86,9 +86,7 @@ impl CircuitBreaker {
     /// on rejection, the [`CircuitOpen`] says when to come back. Rejections are counted
     /// in the metrics.
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
-        let mut permit = self.lane().try_acquire()?;
-        permit.mark_used(); // the caller makes the call
-        Ok(permit)
+        self.lane().try_acquire()
     }
 
     /// Whether the breaker is forced open, or open and within its open duration.

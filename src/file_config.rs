@@ -85,12 +85,10 @@ impl RegistryConfig {
     /// Parses and validates a registry file.
     pub fn from_toml(text: &str) -> Result<RegistryConfig, ConfigError> {
         let table = parse_table(text)?;
-        let mut base = ConfigBuilder::default();
-        let mut enabled = true;
-        if let Some(resilience) = table.get("resilience") {
-            let resilience = expect_table(resilience, "resilience")?;
-            enabled = parse_resilience(resilience, &mut base)?;
-        }
+        let (mut base, enabled) = match table.get("resilience") {
+            Some(resilience) => parse_resilience(expect_table(resilience, "resilience")?)?,
+            None => (ConfigBuilder::default(), true),
+        };
         if let Some(defaults) = table.get("defaults") {
             let defaults = expect_table(defaults, "defaults")?;
             base = parse_builder(defaults, "defaults")?.over(base);
@@ -256,29 +254,29 @@ fn build_at(builder: ConfigBuilder, path: &str) -> Result<Config, ConfigError> {
     })
 }
 
-/// Reads the seed's `[resilience]` table into `base`; returns `circuit_breaker_enabled`.
-/// Keys not starting with `circuit_breaker_` belong to other components and are left
-/// alone.
-fn parse_resilience(table: &Table, base: &mut ConfigBuilder) -> Result<bool, ConfigError> {
+/// Reads the seed's `[resilience]` table: the settings it gives every breaker, and
+/// `circuit_breaker_enabled`. Keys not starting with `circuit_breaker_` belong to other
+/// components and are left alone.
+fn parse_resilience(table: &Table) -> Result<(ConfigBuilder, bool), ConfigError> {
+    let mut base = ConfigBuilder::default();
     let mut enabled = true;
     for (key, value) in table {
         let at = join("resilience", key);
-        let setting = std::mem::take(base);
-        *base = match key.as_str() {
+        base = match key.as_str() {
             "circuit_breaker_enabled" => {
                 enabled = expect_bool(value, &at)?;
-                setting
+                base
             }
-            "circuit_breaker_threshold" => setting.consecutive_failures(expect_u32(value, &at)?),
-            "circuit_breaker_timeout" => setting.open_duration(expect_duration(value, &at)?),
-            "circuit_breaker_half_open_calls" => setting.half_open_permits(expect_u32(value, &at)?),
+            "circuit_breaker_threshold" => base.consecutive_failures(expect_u32(value, &at)?),
+            "circuit_breaker_timeout" => base.open_duration(expect_duration(value, &at)?),
+            "circuit_breaker_half_open_calls" => base.half_open_permits(expect_u32(value, &at)?),
             other if other.starts_with("circuit_breaker_") => {
                 return Err(file_error(&at, "unknown circuit breaker key"))
             }
-            _ => setting,
+            _ => base,
         };
     }
-    Ok(enabled)
+    Ok((base, enabled))
 }
 
 fn parse_window(value: &Value, at: &str) -> Result<Window, ConfigError> {

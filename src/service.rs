@@ -112,6 +112,21 @@ impl<S, C> CircuitBreakerService<S, C> {
         self.inner
     }
 
+    /// Takes what `poll_ready` decided, for the call being made now: the permit, marked
+    /// used (and timing the call if the breaker times calls), or the rejection, not yet
+    /// counted (the caller hands it to [`Lane::reject`](crate::core::lane::Lane::reject)).
+    #[inline]
+    fn take_admission(&mut self) -> Result<Permit, Rejection> {
+        let mut permit = match self.admission.take() {
+            Some(Admission::Unreserved(ticket)) => self.breaker.lane().permit(ticket),
+            Some(Admission::Probe(permit)) => permit,
+            Some(Admission::Rejected(rejection)) => return Err(rejection),
+            None => called_before_ready(),
+        };
+        permit.mark_used();
+        Ok(permit)
+    }
+
     /// Whether a decision taken by an earlier `poll_ready` no longer holds: the breaker
     /// left the period a permit was admitted in (it tripped while the inner service was
     /// not ready, or was reset), or a rejection may have been lifted since.
@@ -226,16 +241,12 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let mut permit = match self.admission.take() {
-            Some(Admission::Unreserved(ticket)) => self.breaker.lane().permit(ticket),
-            Some(Admission::Probe(permit)) => permit,
-            Some(Admission::Rejected(rejection)) => {
-                return ResponseFuture::rejected(self.breaker.lane().reject(rejection));
+        match self.take_admission() {
+            Ok(permit) => {
+                ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
             }
-            None => called_before_ready(),
-        };
-        permit.mark_used();
-        ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
+            Err(rejection) => ResponseFuture::rejected(self.breaker.lane().reject(rejection)),
+        }
     }
 }
 
@@ -252,16 +263,10 @@ impl<S, C> CircuitBreakerService<S, C> {
     where
         S: Service<Req>,
     {
-        let mut permit = match self.admission.take() {
-            Some(Admission::Unreserved(ticket)) => self.breaker.lane().permit(ticket),
-            Some(Admission::Probe(permit)) => permit,
-            Some(Admission::Rejected(rejection)) => {
-                return Err(self.breaker.lane().reject(rejection))
-            }
-            None => called_before_ready(),
-        };
-        permit.mark_used();
-        Ok((self.inner.call(request), permit))
+        match self.take_admission() {
+            Ok(permit) => Ok((self.inner.call(request), permit)),
+            Err(rejection) => Err(self.breaker.lane().reject(rejection)),
+        }
     }
 }
 

@@ -63,11 +63,16 @@ impl Lane {
         }
     }
 
-    /// Asks to make a call, and counts a rejection.
+    /// Asks to make a call now: the permit comes back marked used (the caller makes
+    /// the call), a rejection counted.
     #[inline]
     pub(crate) fn try_acquire(self: &Arc<Self>) -> Result<Permit, CircuitOpen> {
         match self.machine.admit() {
-            Admission::Admitted(ticket) => Ok(self.permit(ticket)),
+            Admission::Admitted(ticket) => {
+                let mut permit = self.permit(ticket);
+                permit.mark_used();
+                Ok(permit)
+            }
             Admission::Rejected(rejection) => Err(self.reject(rejection)),
         }
     }

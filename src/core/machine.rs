@@ -88,13 +88,8 @@ impl Ticket {
         Ticket(Word::period(kind.state(), generation))
     }
 
-    /// The ticket of a call admitted in the state word `bits`.
-    #[inline]
-    fn of_word(bits: u64) -> Ticket {
-        Ticket(bits & Word::PERIOD_MASK)
-    }
-
-    /// The ticket whose [`bits`](Self::bits) are `bits` (other bits are ignored).
+    /// The ticket whose [`bits`](Self::bits) are the period bits of `bits`: a state
+    /// word, or a holder's copy with its own flags in the spare bits.
     #[inline]
     pub(crate) fn from_bits(bits: u64) -> Ticket {
         Ticket(bits & Word::PERIOD_MASK)
@@ -360,7 +355,7 @@ impl StateMachine {
     #[inline]
     pub(crate) fn admit_closed(&self) -> Option<Ticket> {
         let bits = self.word_bits();
-        (bits & 0xFF == State::Closed as u64).then(|| Ticket::of_word(bits))
+        (bits & 0xFF == State::Closed as u64).then(|| Ticket::from_bits(bits))
     }
 
     #[inline(never)]

@@ -68,8 +68,7 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let breaker = self.breakers.get_or_insert(&(self.key)(&request));
         match breaker.lane().try_acquire() {
-            Ok(mut permit) => {
-                permit.mark_used();
+            Ok(permit) => {
                 ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
             }
             Err(open) => ResponseFuture::rejected(open),
