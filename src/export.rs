@@ -50,16 +50,6 @@ pub const SLOW_CALL_RATE: &str = "circuit_breaker_slow_call_rate";
 /// State transitions, labelled by `from` and `to`.
 pub const TRANSITIONS: &str = "circuit_breaker_transitions_total";
 
-const STATES: [State; 7] = [
-    State::Closed,
-    State::Open,
-    State::HalfOpen,
-    State::ForcedOpen,
-    State::ForcedClosed,
-    State::Disabled,
-    State::MetricsOnly,
-];
-
 /// Registers help texts and units for every series with the installed recorder.
 pub fn describe_metrics() {
     describe_counter!(CALLS, Unit::Count, "Finished calls by outcome.");
@@ -76,7 +66,7 @@ pub fn describe_metrics() {
 
 /// Sets the one-hot state gauge of breaker `name` to `current`.
 fn set_state(name: &str, current: State) {
-    for state in STATES {
+    for state in State::ALL {
         let value = if state == current { 1.0 } else { 0.0 };
         gauge!(STATE, "breaker" => name.to_owned(), "state" => state.as_str()).set(value);
     }

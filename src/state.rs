@@ -28,7 +28,8 @@ pub enum State {
 }
 
 impl State {
-    #[cfg(test)]
+    /// Every state, e.g. for the one-hot state gauge.
+    #[cfg(any(test, feature = "metrics"))]
     pub(crate) const ALL: [State; 7] = [
         State::Closed,
         State::Open,
