@@ -35,11 +35,8 @@ use crate::{CircuitBreakerLayer, CircuitOpen, Config, Event, Health, Metrics, Pe
 /// ```
 #[derive(Debug, Clone)]
 pub struct CircuitBreaker {
-    shared: Arc<Shared>,
-}
-
-#[derive(Debug)]
-struct Shared {
+    /// Held directly, beside the lanes rather than behind a common allocation: a keyed
+    /// breaker looked up cold loads the state word and its lane in parallel.
     machine: Arc<StateMachine>,
     lanes: Lanes,
 }
@@ -49,9 +46,7 @@ impl CircuitBreaker {
     pub fn new(config: Config) -> CircuitBreaker {
         let machine = Arc::new(StateMachine::new(config));
         let lanes = Lanes::new(&machine);
-        CircuitBreaker {
-            shared: Arc::new(Shared { machine, lanes }),
-        }
+        CircuitBreaker { machine, lanes }
     }
 
     /// A layer whose services all share this breaker.
@@ -61,20 +56,20 @@ impl CircuitBreaker {
 
     /// The breaker's name.
     pub fn name(&self) -> &str {
-        &self.shared.machine.config.name
+        &self.machine.config.name
     }
 
     /// The configuration the breaker was built with.
     #[inline]
     pub fn config(&self) -> &Config {
-        &self.shared.machine.config
+        &self.machine.config
     }
 
     /// The current state: one atomic load, never changes anything. An open breaker
     /// whose open duration has elapsed reports `Open` until the next call moves it to
     /// `HalfOpen`.
     pub fn state(&self) -> State {
-        self.shared.machine.state()
+        self.machine.state()
     }
 
     /// Green while calls flow, yellow while probing, red while rejecting.
@@ -85,30 +80,33 @@ impl CircuitBreaker {
     /// Asks to make one call. On success, report the outcome through the [`Permit`];
     /// on rejection, the [`CircuitOpen`] says when to come back. Rejections are counted
     /// in the metrics.
+    #[inline]
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
-        self.lane().try_acquire()
+        // Admission reads the state word through `machine`, not through the lane, so
+        // that the two loads do not wait on each other.
+        self.lane().acquire(self.machine.admit())
     }
 
     /// Whether the breaker is forced open, or open and within its open duration.
     pub(crate) fn is_holding_open(&self) -> bool {
-        self.shared.machine.is_holding_open()
+        self.machine.is_holding_open()
     }
 
     /// The state machine: admission, and the fleet sync's hooks.
     #[inline]
     pub(crate) fn machine(&self) -> &Arc<StateMachine> {
-        &self.shared.machine
+        &self.machine
     }
 
     #[inline]
     pub(crate) fn lane(&self) -> &Arc<Lane> {
-        self.shared.lanes.current()
+        self.lanes.current(&self.machine)
     }
 
     /// A future that completes at the breaker's next state change or returned probe
     /// permit (used by backpressure mode).
     pub(crate) fn changed(&self) -> OwnedNotified {
-        Arc::clone(&self.shared.machine.changed).notified_owned()
+        Arc::clone(&self.machine.changed).notified_owned()
     }
 
     /// Back to `Closed` with every counter of the trip rules cleared and the backoff
@@ -116,28 +114,28 @@ impl CircuitBreaker {
     /// the breaker; one finishing at the very moment of the reset may still be counted
     /// in the new period's failure streak or window.
     pub fn reset(&self) {
-        self.shared.machine.force(State::Closed, true);
+        self.machine.force(State::Closed, true);
     }
 
     /// Rejects every call until another manual control or [`reset`](Self::reset).
     pub fn force_open(&self) {
-        self.shared.machine.force(State::ForcedOpen, false);
+        self.machine.force(State::ForcedOpen, false);
     }
 
     /// Admits every call and never trips; outcomes are still counted in the metrics.
     pub fn force_closed(&self) {
-        self.shared.machine.force(State::ForcedClosed, false);
+        self.machine.force(State::ForcedClosed, false);
     }
 
     /// Admits every call and records nothing.
     pub fn disable(&self) {
-        self.shared.machine.force(State::Disabled, false);
+        self.machine.force(State::Disabled, false);
     }
 
     /// Admits every call, records outcomes and evaluates the rules, but only logs when
     /// a rule fires. Useful to tune thresholds on live traffic.
     pub fn metrics_only(&self) {
-        self.shared.machine.force(State::MetricsOnly, false);
+        self.machine.force(State::MetricsOnly, false);
     }
 
     /// A receiver of every [`Event`] this breaker sends from now on: transitions,
@@ -167,19 +165,19 @@ impl CircuitBreaker {
     /// assert!(matches!(seen[1], Event::Rejected { .. }));
     /// ```
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.shared.machine.events.subscribe()
+        self.machine.events.subscribe()
     }
 
     /// A snapshot of the counters and state.
     pub fn metrics(&self) -> Metrics {
-        let machine = &self.shared.machine;
+        let machine = &self.machine;
         let clock = machine.clock;
         let now = clock.now();
         let snapshot = machine.snapshot(now);
         let (mut successes, mut failures, mut ignored, mut rejected, mut slow_calls) =
             (0u64, 0u64, 0u64, 0u64, 0u64);
         let (mut last_success, mut last_failure) = (0u64, 0u64);
-        for counters in self.shared.lanes.iter() {
+        for counters in self.lanes.iter() {
             use std::sync::atomic::Ordering::Relaxed;
             successes += counters.successes.load(Relaxed);
             failures += counters.failures.load(Relaxed);
@@ -223,5 +221,30 @@ impl CircuitBreaker {
 impl From<Config> for CircuitBreaker {
     fn from(config: Config) -> Self {
         CircuitBreaker::new(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_are_created_by_the_threads_that_call() {
+        let breaker = CircuitBreaker::new(Config::default());
+        assert_eq!(breaker.lanes.created(), 0, "no call, no lane");
+        for _ in 0..100 {
+            breaker.try_acquire().expect("closed").success();
+        }
+        assert_eq!(breaker.lanes.created(), 1, "one thread, one lane");
+        let other = breaker.clone();
+        std::thread::spawn(move || other.try_acquire().expect("closed").failure())
+            .join()
+            .expect("the other thread ran");
+        let created = breaker.lanes.created();
+        // The other thread's slot may share this thread's lane (slots are handed out
+        // process-wide): either way, every lane that exists is counted.
+        assert!((1..=2).contains(&created), "{created} lanes");
+        let metrics = breaker.metrics();
+        assert_eq!((metrics.successes, metrics.failures), (100, 1));
     }
 }

@@ -189,3 +189,27 @@ fn threads_share_one_map_and_lose_no_call() {
         .sum();
     assert_eq!(total, 20_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_key_starts_over_with_a_fresh_breaker() {
+    let breakers = bounded(100, 60 * SECOND);
+    let sick = "tenant-a".to_owned();
+    for _ in 0..2 {
+        breakers.try_acquire(&sick).unwrap().failure();
+    }
+    assert_eq!(breakers.try_acquire(&sick).unwrap_err().state, State::Open);
+    let removed = breakers.remove(&sick).expect("the key was kept");
+    assert_eq!(
+        removed.state(),
+        State::Open,
+        "the removed breaker is handed back"
+    );
+    assert!(breakers.get(&sick).is_none());
+    assert!(breakers.remove(&sick).is_none(), "nothing left to remove");
+    breakers
+        .try_acquire(&sick)
+        .expect("a fresh breaker is closed")
+        .success();
+    assert_eq!(breakers.get(&sick).unwrap().metrics().successes, 1);
+    assert_eq!(breakers.len(), 1);
+}

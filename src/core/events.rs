@@ -21,6 +21,7 @@ pub(crate) const EVENT_CAPACITY: usize = 1024;
 
 /// One breaker's event sender.
 #[derive(Debug, Default)]
+#[repr(C)] // `listening` first: the hot paths read it with the state word
 pub(crate) struct EventHub {
     listening: AtomicBool,
     sender: OnceLock<broadcast::Sender<Event>>,

@@ -21,12 +21,13 @@ use crate::{CircuitOpen, Event, Outcome, State};
 const SUCCESS_STAMP_EVERY: u64 = 64;
 
 /// One stripe of a breaker: a handle on the shared state plus its own counters.
+///
+/// `repr(C)`: what a closed success reads and writes (the machine, the flags, the
+/// success counter) comes first, on one cache line.
 #[derive(Debug)]
-#[repr(align(128))]
+#[repr(C, align(128))]
 pub(crate) struct Lane {
     pub(crate) machine: Arc<StateMachine>,
-    /// This lane's own copy of the name, so rejections clone a lane-local `Arc`.
-    name: Arc<str>,
     /// Copy of [`StateMachine::times_calls`], one pointer hop closer.
     times_calls: bool,
     /// Copy of [`StateMachine::reads_clock_on_record`].
@@ -35,10 +36,13 @@ pub(crate) struct Lane {
     /// feed and no clock to read.
     plain_success: bool,
     pub(crate) counters: Counters,
+    /// This lane's own copy of the name, so rejections clone a lane-local `Arc`.
+    name: Arc<str>,
 }
 
-/// Monotonic per-lane counters.
+/// Monotonic per-lane counters, the success counter first (see [`Lane`]).
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Counters {
     pub(crate) successes: AtomicU64,
     pub(crate) failures: AtomicU64,
@@ -63,11 +67,11 @@ impl Lane {
         }
     }
 
-    /// Asks to make a call now: the permit comes back marked used (the caller makes
-    /// the call), a rejection counted.
+    /// Turns an admission decided just now into the call's permit, marked used (the
+    /// caller makes the call), or into the counted rejection.
     #[inline]
-    pub(crate) fn try_acquire(self: &Arc<Self>) -> Result<Permit, CircuitOpen> {
-        match self.machine.admit() {
+    pub(crate) fn acquire(self: &Arc<Self>, admission: Admission) -> Result<Permit, CircuitOpen> {
+        match admission {
             Admission::Admitted(ticket) => {
                 let mut permit = self.permit(ticket);
                 permit.mark_used();
@@ -178,10 +182,14 @@ impl Lane {
     }
 }
 
-/// The lanes of one breaker.
-#[derive(Debug)]
+/// The lanes of one breaker: one slot per thread slot, each lane created the first
+/// time a thread of its slot makes a call. Memory follows the threads that use the
+/// breaker (a keyed breaker used from one thread has one lane, on any core count), and
+/// the slice is shared, so a handle reaches its lane in two hops (slots, lane): a
+/// keyed breaker looked up cold pays a cache miss per hop.
+#[derive(Debug, Clone)]
 pub(crate) struct Lanes {
-    lanes: Box<[Arc<Lane>]>,
+    slots: Arc<[OnceLock<Arc<Lane>>]>,
 }
 
 static NEXT_THREAD_SLOT: AtomicUsize = AtomicUsize::new(0);
@@ -206,7 +214,7 @@ fn thread_slot() -> usize {
         .unwrap_or(0)
 }
 
-/// Lanes per breaker, computed once: `available_parallelism` reads cgroup files.
+/// Lane slots per breaker, computed once: `available_parallelism` reads cgroup files.
 fn lane_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
@@ -215,33 +223,66 @@ fn lane_count() -> usize {
     })
 }
 
+impl Lane {
+    fn new(machine: &Arc<StateMachine>) -> Lane {
+        Lane {
+            machine: Arc::clone(machine),
+            name: Arc::from(&*machine.config.name),
+            times_calls: machine.times_calls(),
+            reads_clock_on_record: machine.reads_clock_on_record(),
+            plain_success: !machine.reads_clock_on_record() && !machine.has_window(),
+            counters: Counters::default(),
+        }
+    }
+}
+
 impl Lanes {
-    /// Two lanes per available core, a power of two, at most 64.
+    /// Two slots per available core, a power of two, at most 64; no lane yet (except
+    /// in loom models, where every lane exists from the start: loom cannot see into
+    /// `OnceLock`).
     pub(crate) fn new(machine: &Arc<StateMachine>) -> Lanes {
-        Lanes {
-            lanes: (0..lane_count())
-                .map(|_| {
-                    Arc::new(Lane {
-                        machine: Arc::clone(machine),
-                        name: Arc::from(&*machine.config.name),
-                        times_calls: machine.times_calls(),
-                        reads_clock_on_record: machine.reads_clock_on_record(),
-                        plain_success: !machine.reads_clock_on_record() && !machine.has_window(),
-                        counters: Counters::default(),
-                    })
-                })
-                .collect(),
+        let lanes = Lanes {
+            slots: (0..lane_count()).map(|_| OnceLock::new()).collect(),
+        };
+        if cfg!(tcb_loom) {
+            for slot in lanes.slots.iter() {
+                slot.get_or_init(|| Arc::new(Lane::new(machine)));
+            }
+        }
+        lanes
+    }
+
+    /// The calling thread's lane, created on its first call.
+    #[inline]
+    pub(crate) fn current(&self, machine: &Arc<StateMachine>) -> &Arc<Lane> {
+        let slot = &self.slots[thread_slot() & (self.slots.len() - 1)];
+        match slot.get() {
+            Some(lane) => lane,
+            None => Self::open(slot, machine),
         }
     }
 
-    /// The calling thread's lane.
-    #[inline]
-    pub(crate) fn current(&self) -> &Arc<Lane> {
-        &self.lanes[thread_slot() & (self.lanes.len() - 1)]
+    #[cold]
+    #[inline(never)]
+    fn open<'a>(slot: &'a OnceLock<Arc<Lane>>, machine: &Arc<StateMachine>) -> &'a Arc<Lane> {
+        slot.get_or_init(|| Arc::new(Lane::new(machine)))
     }
 
+    /// The counters of every lane created so far.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Counters> {
-        self.lanes.iter().map(|lane| &lane.counters)
+        self.slots
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|lane| &lane.counters)
+    }
+
+    /// How many lanes exist.
+    #[cfg(test)]
+    pub(crate) fn created(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.get().is_some())
+            .count()
     }
 }
 

@@ -1,7 +1,6 @@
 //! [`KeyedCircuitBreakers`]: a bounded, sharded map from key to breaker.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
@@ -9,8 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use hashbrown::HashTable;
+
 use crate::clock::{to_nanos, Clock, Nanos};
-use crate::{CircuitBreaker, Config, ConfigError, HealthReport};
+use crate::{CircuitBreaker, CircuitOpen, Config, ConfigError, HealthReport, Permit};
 
 /// Shards of the map: lookups on different shards never touch the same lock.
 const MAX_SHARDS: usize = 64;
@@ -21,7 +22,8 @@ const MIN_SHARD_CAPACITY: usize = 16;
 /// number and expired when idle.
 ///
 /// The map is split into shards, each behind its own `RwLock`; a lookup of a known key
-/// hashes once and takes one shard's read lock, so it is O(1) and calls for different
+/// hashes it once (the hash picks the shard and the slot in it) and takes one shard's
+/// read lock, so it is O(1) and calls for different
 /// keys do not serialize on a global lock. A new key takes its shard's write lock.
 ///
 /// Bounds: at most [`max_keys`](KeyedCircuitBreakersBuilder::max_keys) breakers are
@@ -55,7 +57,7 @@ pub struct KeyedCircuitBreakers<K> {
 
 struct Shared<K> {
     config: Config,
-    shards: Box<[RwLock<HashMap<K, Entry>>]>,
+    shards: Box<[RwLock<Shard<K>>]>,
     hasher: RandomState,
     shard_capacity: usize,
     max_keys: usize,
@@ -65,19 +67,26 @@ struct Shared<K> {
     overflows: AtomicUsize,
 }
 
-/// A kept breaker. Use is tracked CLOCK-style so that a hit reads no clock and
+/// One shard: entries found by their key's hash, so that a lookup hashes the key once
+/// (std's `HashMap` would hash it again after the shard was picked).
+type Shard<K> = HashTable<Entry<K>>;
+
+/// A kept breaker and its key. Use is tracked CLOCK-style so that a hit reads no clock and
 /// writes nothing shared once its bit is set: a hit sets `touched`; a sweep (under
 /// the shard's write lock) turns a set bit into `last_used = now` and clears it. A
 /// breaker therefore never looks idler than it is; it may look busier, by up to the
 /// time since the previous sweep.
-struct Entry {
+struct Entry<K> {
+    key: K,
+    /// The key's hash, so that growing the shard rehashes nothing.
+    hash: u64,
     breaker: CircuitBreaker,
     touched: AtomicBool,
     /// When the breaker was last seen in use, as of the latest sweep.
     last_used: Nanos,
 }
 
-impl Entry {
+impl<K> Entry<K> {
     #[inline]
     fn touch(&self) {
         if !self.touched.load(Relaxed) {
@@ -225,7 +234,7 @@ impl<K> KeyedCircuitBreakers<K> {
             all.extend(
                 shard
                     .iter()
-                    .map(|(key, entry)| (key.clone(), entry.breaker.clone())),
+                    .map(|entry| (entry.key.clone(), entry.breaker.clone())),
             );
         }
         all
@@ -259,25 +268,30 @@ impl<K> KeyedCircuitBreakers<K> {
 }
 
 impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
-    fn shard(&self, key: &K) -> &RwLock<HashMap<K, Entry>> {
+    /// `key`'s hash and shard.
+    #[inline]
+    fn locate(&self, key: &K) -> (u64, &RwLock<Shard<K>>) {
         let shards = &self.shared.shards;
         let hash = self.shared.hasher.hash_one(key);
-        // The shard count is a power of two; the high bits are the best mixed.
-        &shards[(hash >> 32) as usize & (shards.len() - 1)]
+        // The shard count is a power of two. The table places an entry by the hash's low
+        // bits and tags it with the top seven: bits 32.. are independent of both.
+        (hash, &shards[(hash >> 32) as usize & (shards.len() - 1)])
     }
 
     /// The breaker kept for `key`, if any. Does not refresh its last-use time.
     pub fn get(&self, key: &K) -> Option<CircuitBreaker> {
-        read(self.shard(key))
-            .get(key)
+        let (hash, shard) = self.locate(key);
+        read(shard)
+            .find(hash, |entry| entry.key == *key)
             .map(|entry| entry.breaker.clone())
     }
 
     /// Forgets the breaker of `key` and returns it.
     pub fn remove(&self, key: &K) -> Option<CircuitBreaker> {
-        write(self.shard(key))
-            .remove(key)
-            .map(|entry| entry.breaker)
+        let (hash, shard) = self.locate(key);
+        let mut shard = write(shard);
+        let found = shard.find_entry(hash, |entry| entry.key == *key).ok()?;
+        Some(found.remove().0.breaker)
     }
 
     /// The breaker of `key`, created if there is none, marked as used. A known key
@@ -286,24 +300,52 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
     where
         K: Clone + fmt::Display,
     {
-        let shard = self.shard(key);
-        if let Some(entry) = read(shard).get(key) {
+        let (hash, shard) = self.locate(key);
+        if let Some(entry) = read(shard).find(hash, |entry| entry.key == *key) {
             entry.touch();
             return entry.breaker.clone();
         }
-        self.insert(shard, key)
+        self.insert(hash, shard, key)
+    }
+
+    /// Asks `key`'s breaker (created if there is none, marked as used) to make one
+    /// call: [`CircuitBreaker::try_acquire`] without handing out a clone of the
+    /// breaker. A known key costs one hash and one shard read lock, and neither reads
+    /// the clock nor touches the breaker's reference count.
+    ///
+    /// ```
+    /// use tower_circuit_breaker::{Config, KeyedCircuitBreakers, State};
+    ///
+    /// let breakers = KeyedCircuitBreakers::new(Config::builder().consecutive_failures(1).build()?);
+    /// breakers.try_acquire(&"tenant-a").expect("a new breaker is closed").failure();
+    /// let open = breakers.try_acquire(&"tenant-a").unwrap_err();
+    /// assert_eq!(open.state, State::Open);
+    /// assert!(breakers.try_acquire(&"tenant-b").is_ok());
+    /// # Ok::<(), tower_circuit_breaker::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self, key: &K) -> Result<Permit, CircuitOpen>
+    where
+        K: Clone + fmt::Display,
+    {
+        let (hash, shard) = self.locate(key);
+        if let Some(entry) = read(shard).find(hash, |entry| entry.key == *key) {
+            entry.touch();
+            return entry.breaker.try_acquire();
+        }
+        self.insert(hash, shard, key).try_acquire()
     }
 
     #[cold]
     #[inline(never)]
-    fn insert(&self, shard: &RwLock<HashMap<K, Entry>>, key: &K) -> CircuitBreaker
+    fn insert(&self, hash: u64, shard: &RwLock<Shard<K>>, key: &K) -> CircuitBreaker
     where
         K: Clone + fmt::Display,
     {
         let shared = &*self.shared;
         let mut map = write(shard);
         let now = shared.clock.now();
-        if let Some(entry) = map.get(key) {
+        if let Some(entry) = map.find(hash, |entry| entry.key == *key) {
             return entry.breaker.clone();
         }
         let breaker = CircuitBreaker::new(Config {
@@ -317,23 +359,23 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
             shared.overflows.fetch_add(1, Relaxed);
             return breaker;
         }
-        map.insert(
-            key.clone(),
-            Entry {
-                breaker: breaker.clone(),
-                touched: AtomicBool::new(false),
-                last_used: now,
-            },
-        );
+        let entry = Entry {
+            key: key.clone(),
+            hash,
+            breaker: breaker.clone(),
+            touched: AtomicBool::new(false),
+            last_used: now,
+        };
+        map.insert_unique(hash, entry, |entry| entry.hash);
         breaker
     }
 }
 
 impl<K> Shared<K> {
-    fn evict_idle(&self, map: &mut HashMap<K, Entry>, now: Nanos) -> usize {
+    fn evict_idle(&self, map: &mut Shard<K>, now: Nanos) -> usize {
         let before = map.len();
         let idle = to_nanos(self.idle_timeout);
-        map.retain(|_, entry| {
+        map.retain(|entry| {
             entry.sweep(now);
             now.saturating_sub(entry.last_used) < idle || entry.breaker.is_holding_open()
         });
@@ -342,18 +384,24 @@ impl<K> Shared<K> {
 
     /// Evicts the least recently used breaker that is not holding the circuit open.
     /// Runs right after [`evict_idle`](Self::evict_idle), which swept every entry.
-    fn evict_least_recently_used(&self, map: &mut HashMap<K, Entry>) -> bool
-    where
-        K: Hash + Eq + Clone,
-    {
+    fn evict_least_recently_used(&self, map: &mut Shard<K>) -> bool {
         let oldest = map
             .iter()
-            .filter(|(_, entry)| !entry.breaker.is_holding_open())
-            .min_by_key(|(_, entry)| entry.last_used)
-            .map(|(key, _)| key.clone());
-        match oldest {
-            Some(key) => map.remove(&key).is_some(),
-            None => false,
+            .filter(|entry| !entry.breaker.is_holding_open())
+            .min_by_key(|entry| entry.last_used)
+            .map(|entry| (entry.hash, entry.last_used));
+        let Some((hash, last_used)) = oldest else {
+            return false;
+        };
+        // Entries of equal hash and use time are equally old: any of them will do.
+        match map.find_entry(hash, |entry| {
+            entry.last_used == last_used && !entry.breaker.is_holding_open()
+        }) {
+            Ok(found) => {
+                found.remove();
+                true
+            }
+            Err(_) => false,
         }
     }
 }

@@ -66,8 +66,7 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let breaker = self.breakers.get_or_insert(&(self.key)(&request));
-        match breaker.lane().try_acquire() {
+        match self.breakers.try_acquire(&(self.key)(&request)) {
             Ok(permit) => {
                 ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
             }
