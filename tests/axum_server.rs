@@ -1,8 +1,11 @@
 //! A real axum server on 127.0.0.1:0 with a hit counter and a "fail on command"
 //! switch: a client-side breaker opens, rejects without touching the server, half-opens
 //! and closes; a server-side breaker answers `503` + `Retry-After` without running the
-//! handler. Real time, with short bounded waits; every server is shut down at the end.
+//! handler. Real sockets in real time; the open duration passes on Tokio's clock (see
+//! `let_time_pass`), so no test sleeps. Every server is shut down at the end.
 #![cfg(feature = "http")]
+
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -14,6 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
+use common::let_time_pass;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -23,7 +27,6 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_circuit_breaker::http::{handle_error, HttpClassifier};
 use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State};
 
-/// Open duration of the breakers under test: short, since these tests wait in real time.
 const OPEN_FOR: Duration = Duration::from_millis(500);
 
 /// What the server's handler does, and how often it ran.
@@ -49,6 +52,12 @@ impl Backend {
 
     fn fail(&self, fail: bool) {
         self.fail.store(fail, SeqCst);
+    }
+
+    /// An app whose `/work` route is this backend's handler.
+    fn app(&self) -> Router {
+        let backend = self.clone();
+        Router::new().route("/work", get(move || backend.clone().handle()))
     }
 }
 
@@ -111,12 +120,18 @@ fn get_request(uri: &str) -> http::Request<Empty<Bytes>> {
     http::Request::get(uri).body(Empty::new()).unwrap()
 }
 
+/// `GET uri` through `svc` once it is ready.
+async fn get_through<S>(svc: &mut S, uri: &str) -> Result<S::Response, S::Error>
+where
+    S: Service<http::Request<Empty<Bytes>>>,
+{
+    svc.ready().await?.call(get_request(uri)).await
+}
+
 #[tokio::test]
 async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes() {
     let backend = Backend::default();
-    let handler_backend = backend.clone();
-    let app = Router::new().route("/work", get(move || handler_backend.clone().handle()));
-    let server = TestServer::start(app).await;
+    let server = TestServer::start(backend.app()).await;
     let uri = server.uri("/work");
 
     let layer = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
@@ -125,13 +140,7 @@ async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes()
 
     // Healthy: calls reach the server.
     for _ in 0..2 {
-        let response = svc
-            .ready()
-            .await
-            .unwrap()
-            .call(get_request(&uri))
-            .await
-            .unwrap();
+        let response = get_through(&mut svc, &uri).await.unwrap();
         assert_eq!(response.status(), 200);
     }
     assert_eq!(backend.hits(), 2);
@@ -139,13 +148,7 @@ async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes()
     // Fail on command: three 500s open the breaker.
     backend.fail(true);
     for _ in 0..3 {
-        let response = svc
-            .ready()
-            .await
-            .unwrap()
-            .call(get_request(&uri))
-            .await
-            .unwrap();
+        let response = get_through(&mut svc, &uri).await.unwrap();
         assert_eq!(response.status(), 500);
     }
     assert_eq!(layer.breaker().state(), State::Open);
@@ -153,7 +156,7 @@ async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes()
 
     // Open: rejected fast, the server sees nothing.
     for _ in 0..10 {
-        match svc.ready().await.unwrap().call(get_request(&uri)).await {
+        match get_through(&mut svc, &uri).await {
             Err(Error::Open(open)) => assert!(open.retry_after.unwrap() <= OPEN_FOR),
             other => panic!("expected a rejection, got {other:?}"),
         }
@@ -163,14 +166,8 @@ async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes()
 
     // After the open duration, one probe reaches the recovered server and closes.
     backend.fail(false);
-    tokio::time::sleep(OPEN_FOR + Duration::from_millis(20)).await;
-    let response = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(get_request(&uri))
-        .await
-        .unwrap();
+    let_time_pass(OPEN_FOR).await;
+    let response = get_through(&mut svc, &uri).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(backend.hits(), 6);
     assert_eq!(layer.breaker().state(), State::Closed);
@@ -185,34 +182,21 @@ async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes()
 async fn a_failed_probe_reopens_without_a_second_server_hit() {
     let backend = Backend::default();
     backend.fail(true);
-    let handler_backend = backend.clone();
-    let app = Router::new().route("/work", get(move || handler_backend.clone().handle()));
-    let server = TestServer::start(app).await;
+    let server = TestServer::start(backend.app()).await;
     let uri = server.uri("/work");
 
     let layer = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let mut svc = layer.layer(client);
     for _ in 0..3 {
-        svc.ready()
-            .await
-            .unwrap()
-            .call(get_request(&uri))
-            .await
-            .unwrap();
+        get_through(&mut svc, &uri).await.unwrap();
     }
-    tokio::time::sleep(OPEN_FOR + Duration::from_millis(20)).await;
-    let probe = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(get_request(&uri))
-        .await
-        .unwrap();
+    let_time_pass(OPEN_FOR).await;
+    let probe = get_through(&mut svc, &uri).await.unwrap();
     assert_eq!(probe.status(), 500);
     assert_eq!(layer.breaker().state(), State::Open);
     assert!(matches!(
-        svc.ready().await.unwrap().call(get_request(&uri)).await,
+        get_through(&mut svc, &uri).await,
         Err(Error::Open(_))
     ));
     assert_eq!(backend.hits(), 4, "3 failures and 1 probe");
@@ -224,15 +208,12 @@ async fn a_failed_probe_reopens_without_a_second_server_hit() {
 #[tokio::test]
 async fn a_server_side_breaker_answers_503_with_retry_after_without_running_the_handler() {
     let backend = Backend::default();
-    let handler_backend = backend.clone();
     let breaker = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
-    let app = Router::new()
-        .route("/work", get(move || handler_backend.clone().handle()))
-        .route_layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(handle_error))
-                .layer(breaker.clone()),
-        );
+    let app = backend.app().route_layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(handle_error))
+            .layer(breaker.clone()),
+    );
     let server = TestServer::start(app).await;
     let uri = server.uri("/work");
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
@@ -257,7 +238,7 @@ async fn a_server_side_breaker_answers_503_with_retry_after_without_running_the_
     assert_eq!(backend.hits(), 3, "the handler did not run");
 
     backend.fail(false);
-    tokio::time::sleep(OPEN_FOR + Duration::from_millis(20)).await;
+    let_time_pass(OPEN_FOR).await;
     let response = client.request(get_request(&uri)).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(breaker.breaker().state(), State::Closed);

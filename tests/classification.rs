@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_circuit_breaker::{
-    CircuitBreaker, CircuitBreakerLayer, Config, Error, Outcome, State, Window,
-};
+use tower_circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, Config, Outcome, State, Window};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -19,9 +17,10 @@ fn classify_code(result: Result<&u16, &std::convert::Infallible>) -> Outcome {
     }
 }
 
-async fn call<S>(svc: &mut S, request: u16) -> Result<u16, Error<std::convert::Infallible>>
+/// `request` through `svc` once it is ready.
+async fn call<S, R>(svc: &mut S, request: R) -> Result<S::Response, S::Error>
 where
-    S: Service<u16, Response = u16, Error = Error<std::convert::Infallible>>,
+    S: Service<R>,
 {
     svc.ready().await?.call(request).await
 }
@@ -123,15 +122,10 @@ async fn slow_successes_trip_on_the_slow_call_rate_not_the_failure_rate() {
     );
     let mut svc = layer.layer(service_fn(timed));
     for request in [(400, false), (600, false), (900, false)] {
-        svc.ready().await.unwrap().call(request).await.unwrap();
+        call(&mut svc, request).await.unwrap();
     }
     assert_eq!(layer.breaker().metrics().slow_calls, 2);
-    svc.ready()
-        .await
-        .unwrap()
-        .call((1_000, false))
-        .await
-        .unwrap();
+    call(&mut svc, (1_000, false)).await.unwrap();
     let metrics = layer.breaker().metrics();
     assert_eq!(
         (metrics.calls, metrics.slow_calls, metrics.failures),
@@ -157,8 +151,8 @@ async fn a_slow_failure_counts_as_both_slow_and_failed() {
             .unwrap(),
     );
     let mut svc = layer.layer(service_fn(timed));
-    let _ = svc.ready().await.unwrap().call((2_000, true)).await;
-    let _ = svc.ready().await.unwrap().call((10, false)).await;
+    let _ = call(&mut svc, (2_000, true)).await;
+    let _ = call(&mut svc, (10, false)).await;
     let metrics = layer.breaker().metrics();
     assert_eq!(
         (metrics.slow_calls, metrics.failures, metrics.successes),
@@ -180,34 +174,19 @@ async fn slow_calls_slide_out_of_a_time_window() {
     );
     let mut svc = layer.layer(service_fn(timed));
     for _ in 0..2 {
-        svc.ready()
-            .await
-            .unwrap()
-            .call((1_500, false))
-            .await
-            .unwrap();
+        call(&mut svc, (1_500, false)).await.unwrap();
     }
     tokio::time::advance(20 * SECOND).await; // the slow calls are out of the window
     for _ in 0..2 {
-        svc.ready().await.unwrap().call((10, false)).await.unwrap();
+        call(&mut svc, (10, false)).await.unwrap();
     }
-    svc.ready()
-        .await
-        .unwrap()
-        .call((1_500, false))
-        .await
-        .unwrap();
+    call(&mut svc, (1_500, false)).await.unwrap();
     assert_eq!(
         layer.breaker().state(),
         State::Closed,
         "1 of 3 recent calls was slow"
     );
-    svc.ready()
-        .await
-        .unwrap()
-        .call((1_500, false))
-        .await
-        .unwrap();
+    call(&mut svc, (1_500, false)).await.unwrap();
     assert_eq!(
         layer.breaker().state(),
         State::Open,

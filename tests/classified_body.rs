@@ -49,6 +49,15 @@ impl ClassifyEos for TrailerStatus {
     }
 }
 
+/// The response of `svc` to `request`; the services here never fail.
+async fn respond<S, B>(svc: &mut S, request: Request<B>) -> S::Response
+where
+    S: Service<Request<B>>,
+    S::Error: std::fmt::Debug,
+{
+    svc.ready().await.unwrap().call(request).await.unwrap()
+}
+
 fn breaker() -> CircuitBreaker {
     CircuitBreaker::new(Config::builder().name("body").build().unwrap())
 }
@@ -77,13 +86,7 @@ async fn trailers_decide_and_nothing_is_recorded_before_them() {
             Ok(trailers("fail")),
         ])))
     }));
-    let response = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Request::new(()))
-        .await
-        .unwrap();
+    let response = respond(&mut svc, Request::new(())).await;
     let mut body = response.into_body();
     assert!(body.is_pending());
     let data = body.frame().await.unwrap().unwrap();
@@ -102,13 +105,7 @@ async fn a_body_that_reports_its_end_is_recorded_with_its_last_data_frame() {
     let mut svc = layer.layer(service_fn(|_: Request<()>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"whole"))))
     }));
-    let response = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Request::new(()))
-        .await
-        .unwrap();
+    let response = respond(&mut svc, Request::new(())).await;
     let mut body = response.into_body();
     body.frame().await.unwrap().unwrap();
     // A reader (hyper does) stops here because `is_end_stream` is now true.
@@ -139,24 +136,12 @@ async fn a_body_error_is_a_failure_and_an_abandoned_body_is_ignored() {
         async move { Ok::<_, Infallible>(Response::new(streamed(frames))) }
     }));
 
-    let response = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Request::new(()))
-        .await
-        .unwrap();
+    let response = respond(&mut svc, Request::new(())).await;
     let mut body = response.into_body();
     assert!(body.frame().await.unwrap().is_err());
     assert_eq!(breaker.metrics().failures, 1);
 
-    let response = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Request::new(()))
-        .await
-        .unwrap();
+    let response = respond(&mut svc, Request::new(())).await;
     drop(response); // never read
     assert_eq!(breaker.metrics().ignored, 1);
     assert_eq!(breaker.metrics().failures, 1);
@@ -173,13 +158,7 @@ async fn head_classified_responses_pass_their_body_through() {
         Ok::<_, Infallible>(response)
     }));
     for (status, failures) in [(200, 0), (404, 0), (500, 1), (503, 2)] {
-        let response = svc
-            .ready()
-            .await
-            .unwrap()
-            .call(Request::new(status))
-            .await
-            .unwrap();
+        let response = respond(&mut svc, Request::new(status)).await;
         assert!(!response.body().is_pending());
         assert_eq!(breaker.metrics().failures, failures, "status {status}");
         let bytes = response.into_body().collect().await.unwrap().to_bytes();

@@ -5,6 +5,8 @@
 //! Messages are hand-written prost types with `ProstCodec`: no `protoc` needed.
 #![cfg(feature = "tower-http")]
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::pin::Pin;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use common::let_time_pass;
 use futures::Stream;
 use http::uri::PathAndQuery;
 use tokio::sync::oneshot;
@@ -232,7 +235,7 @@ async fn an_error_in_the_trailers_trips_the_breaker_and_a_probe_closes_it() {
     assert_eq!(breaker.metrics().rejected, 3);
 
     ticker.set(HEALTHY);
-    tokio::time::sleep(OPEN_FOR + Duration::from_millis(20)).await;
+    let_time_pass(OPEN_FOR).await;
     let mut stream = ticks(&mut grpc).await.unwrap();
     assert_eq!(
         breaker.state(),
@@ -276,7 +279,7 @@ async fn a_stream_dropped_before_its_end_is_ignored_and_frees_the_probe() {
     assert_eq!(breaker.state(), State::Open);
 
     ticker.set(HEALTHY);
-    tokio::time::sleep(OPEN_FOR + Duration::from_millis(20)).await;
+    let_time_pass(OPEN_FOR).await;
     let mut probe = ticks(&mut grpc).await.unwrap();
     assert_eq!(probe.message().await.unwrap().unwrap().n, 1);
     drop(probe); // the reader gives up mid-stream

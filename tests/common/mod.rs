@@ -134,3 +134,13 @@ pub fn is_rejection<T: fmt::Debug>(result: &Result<T, Error<BackendError>>) -> b
 pub fn builder() -> tower_circuit_breaker::ConfigBuilder {
     Config::builder().name("test")
 }
+
+/// Lets `by` pass on Tokio's clock at once, in a test that talks to a real server and
+/// so runs in real time: the clock is paused only while it is advanced, so no socket
+/// ever waits on a paused clock. The breaker reads Tokio's clock and sees the time go
+/// by; the test does not sleep. Needs a current-thread runtime (`#[tokio::test]`).
+pub async fn let_time_pass(by: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
