@@ -300,12 +300,7 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
     where
         K: Clone + fmt::Display,
     {
-        let (hash, shard) = self.locate(key);
-        if let Some(entry) = read(shard).find(hash, |entry| entry.key == *key) {
-            entry.touch();
-            return entry.breaker.clone();
-        }
-        self.insert(hash, shard, key)
+        self.with_breaker(key, CircuitBreaker::clone)
     }
 
     /// Asks `key`'s breaker (created if there is none, marked as used) to make one
@@ -328,12 +323,22 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
     where
         K: Clone + fmt::Display,
     {
+        self.with_breaker(key, CircuitBreaker::try_acquire)
+    }
+
+    /// Runs `use_breaker` on `key`'s breaker, created if there is none, marked as used;
+    /// a kept breaker is used under its shard's read lock.
+    #[inline]
+    fn with_breaker<R>(&self, key: &K, use_breaker: impl FnOnce(&CircuitBreaker) -> R) -> R
+    where
+        K: Clone + fmt::Display,
+    {
         let (hash, shard) = self.locate(key);
         if let Some(entry) = read(shard).find(hash, |entry| entry.key == *key) {
             entry.touch();
-            return entry.breaker.try_acquire();
+            return use_breaker(&entry.breaker);
         }
-        self.insert(hash, shard, key).try_acquire()
+        use_breaker(&self.insert(hash, shard, key))
     }
 
     #[cold]
