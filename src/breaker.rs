@@ -179,10 +179,10 @@ impl CircuitBreaker {
         let (mut last_success, mut last_failure) = (0u64, 0u64);
         for counters in self.lanes.iter() {
             use std::sync::atomic::Ordering::Relaxed;
-            successes += counters.successes.load(Relaxed);
+            successes += counters.successes.get();
             failures += counters.failures.load(Relaxed);
             ignored += counters.ignored.load(Relaxed);
-            rejected += counters.rejected.load(Relaxed);
+            rejected += counters.rejected.get();
             slow_calls += counters.slow.load(Relaxed);
             last_success = last_success.max(counters.last_success_at.load(Relaxed));
             last_failure = last_failure.max(counters.last_failure_at.load(Relaxed));
@@ -246,5 +246,32 @@ mod tests {
         assert!((1..=2).contains(&created), "{created} lanes");
         let metrics = breaker.metrics();
         assert_eq!((metrics.successes, metrics.failures), (100, 1));
+    }
+
+    #[test]
+    fn threads_sharing_lanes_lose_no_count() {
+        // More threads than lanes: each lane has an owner counting with plain stores
+        // and other threads counting with read-modify-writes, side by side.
+        let breaker = CircuitBreaker::new(Config::default());
+        let threads = 2 * breaker.lanes.slots() + 1;
+        const CALLS: u64 = 100_000;
+        let start = std::sync::Barrier::new(threads);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    start.wait(); // all at once, so that they overlap
+                    for _ in 0..CALLS {
+                        breaker.try_acquire().expect("closed").success();
+                    }
+                });
+            }
+        });
+        breaker.force_open();
+        for _ in 0..threads {
+            assert!(breaker.try_acquire().is_err());
+        }
+        let metrics = breaker.metrics();
+        assert_eq!(metrics.successes, CALLS * threads as u64);
+        assert_eq!(metrics.rejected, threads as u64);
     }
 }
