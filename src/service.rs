@@ -117,14 +117,15 @@ impl<S, C> CircuitBreakerService<S, C> {
     /// counted (the caller hands it to [`Lane::reject`](crate::core::lane::Lane::reject)).
     #[inline]
     fn take_admission(&mut self) -> Result<Permit, Rejection> {
-        let mut permit = match self.admission.take() {
-            Some(Admission::Unreserved(ticket)) => self.breaker.lane().permit(ticket),
-            Some(Admission::Probe(permit)) => permit,
-            Some(Admission::Rejected(rejection)) => return Err(rejection),
+        match self.admission.take() {
+            Some(Admission::Unreserved(ticket)) => Ok(self.breaker.lane().used_permit(ticket)),
+            Some(Admission::Probe(mut permit)) => {
+                permit.mark_used();
+                Ok(permit)
+            }
+            Some(Admission::Rejected(rejection)) => Err(rejection),
             None => called_before_ready(),
-        };
-        permit.mark_used();
-        Ok(permit)
+        }
     }
 
     /// Whether a decision taken by an earlier `poll_ready` no longer holds: the breaker
