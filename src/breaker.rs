@@ -87,6 +87,14 @@ impl CircuitBreaker {
         self.lane().acquire(self.machine.admit())
     }
 
+    /// [`try_acquire`](Self::try_acquire) while closed, `None` in any other state:
+    /// one load and the permit, never a transition, a log line or a clock read.
+    #[inline]
+    pub(crate) fn try_acquire_closed(&self) -> Option<Permit> {
+        let ticket = self.machine.admit_closed()?;
+        Some(self.lane().used_permit(ticket))
+    }
+
     /// Whether the breaker is forced open, or open and within its open duration.
     pub(crate) fn is_holding_open(&self) -> bool {
         self.machine.is_holding_open()

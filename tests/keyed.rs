@@ -213,3 +213,22 @@ async fn a_removed_key_starts_over_with_a_fresh_breaker() {
     assert_eq!(breakers.get(&sick).unwrap().metrics().successes, 1);
     assert_eq!(breakers.len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn try_acquire_moves_an_elapsed_open_breaker_to_half_open() {
+    let breakers = bounded(100, 600 * SECOND);
+    let key = "tenant-a".to_owned();
+    for _ in 0..2 {
+        breakers.try_acquire(&key).unwrap().failure();
+    }
+    let open = breakers.try_acquire(&key).unwrap_err();
+    assert_eq!(open.retry_after, Some(30 * SECOND));
+    tokio::time::advance(30 * SECOND).await;
+    let probe = breakers
+        .try_acquire(&key)
+        .expect("the open duration is over");
+    assert!(probe.is_probe());
+    assert_eq!(breakers.get(&key).unwrap().state(), State::HalfOpen);
+    probe.success();
+    assert_eq!(breakers.get(&key).unwrap().metrics().successes, 1);
+}

@@ -90,10 +90,17 @@ impl SplitCounter {
     }
 }
 
-/// The owner of a lane nobody may own: one created while its thread's slot was
-/// unknown, or in a loom model (whose threads share one OS thread's slot).
-const NOBODY: usize = usize::MAX - 1;
-/// The slot of a thread whose thread-locals are already gone; never an owner.
+/// Thread slots are `0..=LAST_SLOT`, each handed to one thread only; the values above
+/// are markers. An owner is a thread slot or [`NOBODY`]; a thread's slot may also be a
+/// marker that owns nothing.
+const LAST_SLOT: usize = usize::MAX - 3;
+/// The owner of a lane nobody may own: one created by a thread without a slot, or in
+/// a loom model (whose threads share one OS thread's slot).
+const NOBODY: usize = usize::MAX - 2;
+/// The slot of every thread after the slots ran out (2^32 threads on a 32-bit target):
+/// shared, so never an owner.
+const SLOTS_EXHAUSTED: usize = usize::MAX - 1;
+/// No slot yet, or the thread's thread-locals are already gone; never an owner.
 const UNKNOWN_SLOT: usize = usize::MAX;
 
 impl Lane {
@@ -266,8 +273,10 @@ thread_local! {
     static THREAD_SLOT: Cell<usize> = const { Cell::new(UNKNOWN_SLOT) };
 }
 
-/// A number fixed per thread and never reused, handed out in creation order
-/// ([`UNKNOWN_SLOT`] once the thread's thread-locals are gone).
+/// A number fixed per thread and never handed to another thread, in creation order
+/// ([`SLOTS_EXHAUSTED`] once every slot was handed out, [`UNKNOWN_SLOT`] once the
+/// thread's thread-locals are gone). Lane ownership relies on "never handed to
+/// another thread": the counter stops instead of wrapping.
 #[inline]
 fn thread_slot() -> usize {
     THREAD_SLOT
@@ -276,11 +285,20 @@ fn thread_slot() -> usize {
             if current != UNKNOWN_SLOT {
                 return current;
             }
-            let assigned = NEXT_THREAD_SLOT.fetch_add(1, Relaxed);
+            let assigned = next_thread_slot();
             slot.set(assigned);
             assigned
         })
         .unwrap_or(UNKNOWN_SLOT)
+}
+
+#[cold]
+fn next_thread_slot() -> usize {
+    NEXT_THREAD_SLOT
+        .fetch_update(Relaxed, Relaxed, |next| {
+            (next < LAST_SLOT).then(|| next + 1)
+        })
+        .unwrap_or(SLOTS_EXHAUSTED)
 }
 
 /// Lane slots per breaker, computed once: `available_parallelism` reads cgroup files.
@@ -298,7 +316,7 @@ impl Lane {
         let slot = thread_slot();
         Lane {
             machine: Arc::clone(machine),
-            owner: if slot == UNKNOWN_SLOT || cfg!(tcb_loom) {
+            owner: if slot > LAST_SLOT || cfg!(tcb_loom) {
                 NOBODY
             } else {
                 slot

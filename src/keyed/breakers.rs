@@ -323,7 +323,12 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
     where
         K: Clone + fmt::Display,
     {
-        self.with_breaker(key, CircuitBreaker::try_acquire)
+        // A closed breaker admits under the shard's read lock. Any other state may
+        // transition and log: that runs on a clone, after the lock is released.
+        let closed = self.with_breaker(key, |breaker| {
+            breaker.try_acquire_closed().ok_or_else(|| breaker.clone())
+        });
+        closed.or_else(|breaker| breaker.try_acquire())
     }
 
     /// Runs `use_breaker` on `key`'s breaker, created if there is none, marked as used;
@@ -390,23 +395,24 @@ impl<K> Shared<K> {
     /// Evicts the least recently used breaker that is not holding the circuit open.
     /// Runs right after [`evict_idle`](Self::evict_idle), which swept every entry.
     fn evict_least_recently_used(&self, map: &mut Shard<K>) -> bool {
-        let oldest = map
-            .iter()
-            .filter(|entry| !entry.breaker.is_holding_open())
-            .min_by_key(|entry| entry.last_used)
-            .map(|entry| (entry.hash, entry.last_used));
-        let Some((hash, last_used)) = oldest else {
-            return false;
-        };
-        // Entries of equal hash and use time are equally old: any of them will do.
-        match map.find_entry(hash, |entry| {
-            entry.last_used == last_used && !entry.breaker.is_holding_open()
-        }) {
-            Ok(found) => {
+        let evictable = |entry: &Entry<K>| !entry.breaker.is_holding_open();
+        loop {
+            let oldest = map
+                .iter()
+                .filter(|entry| evictable(entry))
+                .min_by_key(|entry| entry.last_used)
+                .map(|entry| (entry.hash, entry.last_used));
+            let Some((hash, last_used)) = oldest else {
+                return false;
+            };
+            // Any entry of that hash and use time is an equally good victim. None is
+            // found only if the chosen breaker tripped open since: look again.
+            if let Ok(found) = map.find_entry(hash, |entry| {
+                entry.hash == hash && entry.last_used == last_used && evictable(entry)
+            }) {
                 found.remove();
-                true
+                return true;
             }
-            Err(_) => false,
         }
     }
 }
