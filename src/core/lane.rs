@@ -1,9 +1,11 @@
 //! Striped call counters and the permit a call carries.
 //!
-//! Each breaker owns a few [`Lane`]s, each on its own cache lines; a thread always uses
-//! the same lane. A call clones its lane's `Arc` and bumps that lane's counters, so two
-//! threads sharing one breaker write to different cache lines and do not slow each
-//! other down. Snapshots add the lanes up.
+//! Each breaker has a few [`Lane`] slots; a thread always uses the same one, and the
+//! first thread of a slot to call creates its lane, on its own cache lines. A call
+//! clones its lane's `Arc` and bumps that lane's counters, so two threads sharing one
+//! breaker write to different cache lines and do not slow each other down; the lane's
+//! creator bumps the hot counters without a locked instruction ([`SplitCounter`]).
+//! Snapshots add the lanes up.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
