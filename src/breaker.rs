@@ -259,27 +259,31 @@ mod tests {
     #[test]
     fn threads_sharing_lanes_lose_no_count() {
         // More threads than lanes: each lane has an owner counting with plain stores
-        // and other threads counting with read-modify-writes, side by side.
+        // and other threads counting with read-modify-writes, side by side. In later
+        // rounds the lanes' owners have exited and every thread counts the other way.
         let breaker = CircuitBreaker::new(Config::default());
         let threads = 2 * breaker.lanes.slots() + 1;
-        const CALLS: u64 = 100_000;
+        const CALLS: u64 = 50_000;
+        const ROUNDS: u64 = 3;
         let start = std::sync::Barrier::new(threads);
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    start.wait(); // all at once, so that they overlap
-                    for _ in 0..CALLS {
-                        breaker.try_acquire().expect("closed").success();
-                    }
-                });
-            }
-        });
+        for _ in 0..ROUNDS {
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        start.wait(); // all at once, so that they overlap
+                        for _ in 0..CALLS {
+                            breaker.try_acquire().expect("closed").success();
+                        }
+                    });
+                }
+            });
+        }
         breaker.force_open();
         for _ in 0..threads {
             assert!(breaker.try_acquire().is_err());
         }
         let metrics = breaker.metrics();
-        assert_eq!(metrics.successes, CALLS * threads as u64);
+        assert_eq!(metrics.successes, ROUNDS * CALLS * threads as u64);
         assert_eq!(metrics.rejected, threads as u64);
     }
 }
