@@ -1,28 +1,13 @@
 //! The example health endpoint, served by axum on 127.0.0.1 and queried over TCP.
 
+mod common;
 #[path = "../examples/health_endpoint.rs"]
 mod example;
 
 use std::time::Duration;
 
-use std::io::{Read, Write};
-
+use common::http_get;
 use tower_circuit_breaker::{Config, Registry};
-
-/// One `GET path` over a fresh blocking connection (bounded by a read timeout);
-/// returns the status line and the body.
-fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
-    (head.lines().next().unwrap().to_owned(), body.to_owned())
-}
 
 #[tokio::test]
 async fn reports_every_registered_breaker_as_json() {
@@ -54,7 +39,7 @@ async fn reports_every_registered_breaker_as_json() {
             .await
     });
 
-    let (status, body) = tokio::task::spawn_blocking(move || get(addr, "/health"))
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(addr, "/health"))
         .await
         .unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");

@@ -7,30 +7,21 @@ mod common;
 mod example;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::let_time_pass;
+use common::{http_get, let_time_pass};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_circuit_breaker::{Config, Registry, State};
 
 /// The scraped series: `name{sorted labels}` to value.
 type Series = BTreeMap<String, f64>;
 
-/// One `GET /metrics` over a blocking connection (bounded by a read timeout).
+/// One `GET /metrics`, parsed.
 fn scrape(addr: std::net::SocketAddr) -> Series {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    parse(body)
+    let (status, body) = http_get(addr, "/metrics");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    parse(&body)
 }
 
 /// Parses the Prometheus text format, sorting each series' labels.

@@ -144,3 +144,19 @@ pub async fn let_time_pass(by: Duration) {
     tokio::time::advance(by).await;
     tokio::time::resume();
 }
+
+/// One `GET path` to a server on `addr` over a fresh blocking connection (bounded by a
+/// read timeout); returns the status line and the body.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
