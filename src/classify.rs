@@ -1,6 +1,8 @@
 //! Deciding whether a call succeeded, failed, or should not count at all.
 
 use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
 
 use tower::load_shed::error::Overloaded;
 
@@ -21,7 +23,10 @@ pub enum Outcome {
 /// Classifies a call's result into an [`Outcome`].
 ///
 /// Implemented by [`DefaultClassifier`] (`Ok` succeeds, `Err` fails) and by every
-/// `Fn(Result<&Res, &Err>) -> Outcome` closure:
+/// `Fn(Result<&Res, &Err>) -> Outcome` closure. A closure given to
+/// [`classify`](crate::CircuitBreakerLayer::classify) needs its parameter type
+/// written out (Rust infers a closure's signature only from an `Fn` bound at the call);
+/// [`classify_fn`](crate::CircuitBreakerLayer::classify_fn) takes it without:
 ///
 /// ```
 /// use tower_circuit_breaker::{CircuitBreakerLayer, Config, Outcome};
@@ -83,10 +88,17 @@ impl<Res, Err: 'static> Classify<Res, Err> for DefaultClassifier {
     fn classify(&self, result: Result<&Res, &Err>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(error) if is_overloaded(error) => Outcome::Ignored,
+            Err(error) if is_overloaded(error) || is_rejection(error) => Outcome::Ignored,
             Err(_) => Outcome::Failure,
         }
     }
+}
+
+/// Whether `error` is or carries another circuit breaker's rejection: that breaker
+/// did not call its downstream, so the result says nothing about it.
+#[cold]
+fn is_rejection<E: 'static>(error: &E) -> bool {
+    crate::error::nested::find(error).is_some()
 }
 
 /// Whether `error` is a load-shed rejection, bare or boxed.
@@ -123,5 +135,58 @@ where
 {
     fn classify(&self, result: Result<&Res, &Err>) -> Outcome {
         self(result)
+    }
+}
+
+/// A closure classifier that knows the result type it classifies, built by
+/// [`CircuitBreakerLayer::classify_fn`](crate::CircuitBreakerLayer::classify_fn).
+///
+/// A closure handed to a method whose bound is `Fn(Result<&Res, &Err>) -> Outcome`
+/// gets that signature from the bound, so it needs no parameter annotations; and
+/// `Res` and `Err` are inferred from the service the layer wraps, or reported as
+/// missing right at the call.
+pub struct ClassifyFn<F, Res, Err> {
+    classify: F,
+    /// The classified types, without owning any (and `Send`/`Sync` whatever they are).
+    types: PhantomData<fn(&Res, &Err)>,
+}
+
+impl<F, Res, Err> ClassifyFn<F, Res, Err>
+where
+    F: Fn(Result<&Res, &Err>) -> Outcome,
+{
+    /// Wraps `classify`.
+    pub fn new(classify: F) -> Self {
+        ClassifyFn {
+            classify,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<F, Res, Err> Classify<Res, Err> for ClassifyFn<F, Res, Err>
+where
+    F: Fn(Result<&Res, &Err>) -> Outcome,
+{
+    #[inline]
+    fn classify(&self, result: Result<&Res, &Err>) -> Outcome {
+        (self.classify)(result)
+    }
+}
+
+impl<F: Clone, Res, Err> Clone for ClassifyFn<F, Res, Err> {
+    fn clone(&self) -> Self {
+        ClassifyFn {
+            classify: self.classify.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<F: Copy, Res, Err> Copy for ClassifyFn<F, Res, Err> {}
+
+impl<F, Res, Err> fmt::Debug for ClassifyFn<F, Res, Err> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClassifyFn").finish_non_exhaustive()
     }
 }

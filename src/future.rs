@@ -9,7 +9,8 @@ use pin_project_lite::pin_project;
 use crate::{CircuitOpen, Classify, Error, Outcome, Permit};
 
 pin_project! {
-    /// The future returned by [`CircuitBreakerService`](crate::CircuitBreakerService).
+    /// The future returned by [`CircuitBreakerService`](crate::CircuitBreakerService) and
+    /// by [`CircuitBreaker::call`](crate::CircuitBreaker::call).
     ///
     /// It either resolves at once to a rejection, or drives the inner future and then
     /// records the classified outcome. Dropped before completion, it returns its permit
@@ -60,6 +61,7 @@ impl<F, C, Res, E> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<Res, E>>,
     C: Classify<Res, E>,
+    E: 'static,
 {
     type Output = Result<Res, Error<E>>;
 
@@ -87,12 +89,22 @@ where
                     None => permit.settle(outcome),
                     Some(floor) => permit.settle_failure_with_floor(floor),
                 }
+                if result.is_err() {
+                    // An outer breaker or a retry policy may search this error for a
+                    // rejection from further in (`Error::Inner(Error::Open(_))`).
+                    crate::error::nested::register::<E>();
+                }
                 Poll::Ready(result.map_err(Error::Inner))
             }
-            ResponseStateProj::Rejected { open } => Poll::Ready(Err(Error::Open(
-                open.take()
-                    .expect("ResponseFuture polled after it completed"),
-            ))),
+            ResponseStateProj::Rejected { open } => {
+                // An outer breaker or a retry policy must recognise this rejection
+                // inside its own typed error.
+                crate::error::nested::register::<E>();
+                Poll::Ready(Err(Error::Open(
+                    open.take()
+                        .expect("ResponseFuture polled after it completed"),
+                )))
+            }
         }
     }
 }

@@ -197,6 +197,7 @@ impl<S, C> CircuitBreakerService<S, C> {
 impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
 where
     S: Service<Req>,
+    S::Error: 'static,
     C: Classify<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;

@@ -53,6 +53,7 @@ impl<S, K, F, C> KeyedCircuitBreakerService<S, K, F, C> {
 impl<S, K, F, C, Req> Service<Req> for KeyedCircuitBreakerService<S, K, F, C>
 where
     S: Service<Req>,
+    S::Error: 'static,
     K: Hash + Eq + Clone + fmt::Display,
     F: Fn(&Req) -> K,
     C: Classify<S::Response, S::Error> + Clone,

@@ -8,7 +8,7 @@ use tower::retry::budget::{Budget, TpsBudget};
 
 use super::backoff::Backoff;
 use super::jitter::Seeds;
-use super::predicate::RetryOnError;
+use super::predicate::{RetryIfFn, RetryOnError};
 use super::RetryPolicy;
 use crate::ConfigError;
 
@@ -149,6 +149,8 @@ impl<P> RetryPolicyBuilder<P> {
     }
 
     /// Retries only the results `predicate` accepts (see [`RetryPredicate`](super::RetryPredicate)).
+    /// For a closure, prefer [`retry_if_fn`](Self::retry_if_fn), which needs no
+    /// parameter annotations.
     pub fn retry_if<Q>(self, predicate: Q) -> RetryPolicyBuilder<Q> {
         RetryPolicyBuilder {
             backoff: self.backoff,
@@ -158,6 +160,43 @@ impl<P> RetryPolicyBuilder<P> {
             seed: self.seed,
             predicate,
         }
+    }
+
+    /// Retries only the results the closure `predicate` accepts. Its parameter type comes
+    /// from this method's bound (no annotation needed), and `Res` and `E` are inferred
+    /// from the service the policy retries, or reported as missing at this call.
+    ///
+    /// ```
+    /// use tower::{BoxError, ServiceBuilder, ServiceExt, service_fn};
+    /// use tower_circuit_breaker::retry::RetryPolicy;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let policy = RetryPolicy::builder()
+    ///     .retry_if_fn(|result| matches!(result, Ok(status) if *status == 503))
+    ///     .build()?;
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(policy.into_layer())
+    ///     .service(service_fn(|_: ()| async { Ok::<u16, BoxError>(200) }));
+    /// assert_eq!(svc.oneshot(()).await?, 200);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Without anything that tells the types, the error is reported here:
+    ///
+    /// ```compile_fail,E0282
+    /// use tower_circuit_breaker::retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::builder()
+    ///     .retry_if_fn(|result| matches!(result, Err(e) if e.kind() == std::io::ErrorKind::TimedOut)) // error[E0282]
+    ///     .build();
+    /// ```
+    pub fn retry_if_fn<Res, E, F>(self, predicate: F) -> RetryPolicyBuilder<RetryIfFn<F, Res, E>>
+    where
+        F: Fn(Result<&Res, &E>) -> bool,
+    {
+        self.retry_if(RetryIfFn::new(predicate))
     }
 
     /// Validates the settings and builds the policy.

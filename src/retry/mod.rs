@@ -19,4 +19,4 @@ mod predicate;
 
 pub use self::builder::RetryPolicyBuilder;
 pub use self::policy::RetryPolicy;
-pub use self::predicate::{FindCircuitOpen, RetryOnError, RetryPredicate};
+pub use self::predicate::{FindCircuitOpen, RetryIfFn, RetryOnError, RetryPredicate};

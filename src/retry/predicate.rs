@@ -2,6 +2,8 @@
 //! breaker's fast rejection inside an error.
 
 use std::error::Error as StdError;
+use std::fmt;
+use std::marker::PhantomData;
 
 use crate::{CircuitOpen, Error};
 
@@ -50,6 +52,53 @@ where
     }
 }
 
+/// A closure predicate that knows the result type it judges, built by
+/// [`RetryPolicyBuilder::retry_if_fn`](super::RetryPolicyBuilder::retry_if_fn): the
+/// closure needs no parameter annotations, and a type that cannot be inferred is
+/// reported at that call.
+pub struct RetryIfFn<F, Res, E> {
+    predicate: F,
+    /// The judged types, without owning any (and `Send`/`Sync` whatever they are).
+    types: PhantomData<fn(&Res, &E)>,
+}
+
+impl<F, Res, E> RetryIfFn<F, Res, E>
+where
+    F: Fn(Result<&Res, &E>) -> bool,
+{
+    /// Wraps `predicate`.
+    pub fn new(predicate: F) -> Self {
+        RetryIfFn {
+            predicate,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<F, Res, E> RetryPredicate<Res, E> for RetryIfFn<F, Res, E>
+where
+    F: Fn(Result<&Res, &E>) -> bool,
+{
+    fn should_retry(&self, result: Result<&Res, &E>) -> bool {
+        (self.predicate)(result)
+    }
+}
+
+impl<F: Clone, Res, E> Clone for RetryIfFn<F, Res, E> {
+    fn clone(&self) -> Self {
+        RetryIfFn {
+            predicate: self.predicate.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<F, Res, E> fmt::Debug for RetryIfFn<F, Res, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryIfFn").finish_non_exhaustive()
+    }
+}
+
 /// Errors that may carry a circuit breaker's [`CircuitOpen`] rejection.
 ///
 /// A [`RetryPolicy`](super::RetryPolicy) needs it to never hammer an open breaker.
@@ -90,9 +139,14 @@ impl FindCircuitOpen for CircuitOpen {
     }
 }
 
-impl<E> FindCircuitOpen for Error<E> {
+/// Finds the rejection at any depth: this breaker's own, or one from a breaker further
+/// in, inside `Error::Inner` (typed, as `Error<Error<E>>`, or boxed).
+impl<E: 'static> FindCircuitOpen for Error<E> {
     fn find_circuit_open(&self) -> Option<&CircuitOpen> {
-        self.circuit_open()
+        match self {
+            Error::Open(open) => Some(open),
+            Error::Inner(inner) => crate::error::nested::find(inner),
+        }
     }
 }
 

@@ -64,6 +64,7 @@ impl<F, C, B, E> Future for ClassifiedResponseFuture<F, C>
 where
     F: Future<Output = Result<Response<B>, E>>,
     C: ClassifyResponse,
+    E: 'static,
 {
     type Output = Result<Response<ClassifiedBody<B, C::ClassifyEos>>, Error<E>>;
 
@@ -84,7 +85,14 @@ where
                     Ok(response) => response,
                     Err(error) => {
                         permit.set_polling(false);
-                        permit.record(Outcome::Failure);
+                        // A breaker further in that rejected the call never reached the
+                        // downstream: its rejection says nothing about it.
+                        let outcome = match crate::error::nested::find(&error) {
+                            Some(_) => Outcome::Ignored,
+                            None => Outcome::Failure,
+                        };
+                        permit.record(outcome);
+                        crate::error::nested::register::<E>();
                         return Poll::Ready(Err(Error::Inner(error)));
                     }
                 };
@@ -111,10 +119,14 @@ where
                     }
                 }
             }
-            StateProj::Rejected { open } => Poll::Ready(Err(Error::Open(
-                open.take()
-                    .expect("ClassifiedResponseFuture polled after it completed"),
-            ))),
+            StateProj::Rejected { open } => {
+                // Recognisable inside an outer breaker's or a retry policy's typed error.
+                crate::error::nested::register::<E>();
+                Poll::Ready(Err(Error::Open(
+                    open.take()
+                        .expect("ClassifiedResponseFuture polled after it completed"),
+                )))
+            }
         }
     }
 }

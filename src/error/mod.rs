@@ -7,15 +7,20 @@ use std::time::Duration;
 
 use crate::State;
 
+pub(crate) mod nested;
+
 /// The error type Tower middleware conventionally passes around.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// The error returned by [`CircuitBreakerService`](crate::CircuitBreakerService).
 ///
 /// Either the breaker rejected the call without touching the inner service, or the inner
-/// service failed. [`source()`](StdError::source) exposes the [`CircuitOpen`] or the
-/// inner error, so [`CircuitOpen::find`] still finds a rejection after other layers
-/// boxed this error.
+/// service failed. As the Rust API guidelines ask of a wrapper, its `Display` is a short
+/// text of its own and [`source()`](StdError::source) returns the [`CircuitOpen`] or the
+/// inner error, so every message appears once along a chain: anyhow's `{:#}` prints
+/// `inner service failed: connection refused`, never the inner text twice. Print the
+/// whole chain (or match on the variants) to see why a call failed; [`CircuitOpen::find`]
+/// finds a rejection along the chain even after other layers boxed this error.
 ///
 /// ```
 /// use tower_circuit_breaker::Error;
@@ -71,12 +76,14 @@ impl<E> Error<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for Error<E> {
+/// The wrapper's own text only: the rejection or the inner error is its `source()`, and
+/// a chain printer (anyhow, eyre, tracing) prints it next.
+impl<E> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Open(open) => fmt::Display::fmt(open, f),
-            Error::Inner(inner) => write!(f, "inner service failed: {inner}"),
-        }
+        f.write_str(match self {
+            Error::Open(_) => "call rejected without reaching the inner service",
+            Error::Inner(_) => "inner service failed",
+        })
     }
 }
 
@@ -139,7 +146,8 @@ impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "circuit breaker `{}` is {}", self.name, self.state)?;
         if let Some(after) = self.retry_after {
-            write!(f, "; retry after {after:?}")?;
+            // Whole units ("2s", "150ms"): the nanoseconds left are noise in a log line.
+            write!(f, "; retry after {after:.0?}")?;
         }
         Ok(())
     }

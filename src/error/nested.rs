@@ -1,0 +1,126 @@
+//! Finding a breaker's rejection inside a typed error that generic code cannot name.
+//!
+//! Two breakers stacked without a boxing layer between them fail with
+//! `Error<Error<E>>`: the inner breaker's rejection is `Error::Inner(Error::Open(_))`.
+//! Code that is generic over the error (the default classifier of the outer breaker,
+//! the retry policy) only knows `Error<E2>: 'static` for some `E2` it cannot name, and an
+//! [`Any`] downcast needs the concrete type. So every breaker future that hands out a
+//! rejection as `Error<E>` registers, once per error type, a function that downcasts to
+//! exactly `Error<E>`; [`find`] looks the type up here.
+//!
+//! A type is registered before the first value of it that carries a rejection exists
+//! (the future registers it, then builds the error), so a lookup never misses a
+//! rejection. Registrations are never removed: there is one per error type, a handful
+//! per program.
+
+use std::any::{Any, TypeId};
+use std::cell::Cell;
+use std::sync::{PoisonError, RwLock};
+
+use crate::error::{BoxError, CircuitOpen, Error};
+
+/// Downcasts to one `Error<E>` and searches it.
+type Finder = for<'a> fn(&'a dyn Any) -> Option<&'a CircuitOpen>;
+
+/// Every registered `Error<E>`, by type. A list: there are a handful, and lookups only
+/// happen for errors (never on a success path).
+static FINDERS: RwLock<Vec<(TypeId, Finder)>> = RwLock::new(Vec::new());
+
+thread_local! {
+    /// The type this thread registered last: a rejection path registering the same type
+    /// again reads one thread-local instead of the shared lock.
+    static LAST_REGISTERED: Cell<Option<TypeId>> = const { Cell::new(None) };
+}
+
+/// Makes rejections inside `Error<E>` findable by [`find`].
+#[inline]
+pub(crate) fn register<E: 'static>() {
+    let id = TypeId::of::<Error<E>>();
+    if LAST_REGISTERED.with(Cell::get) == Some(id) {
+        return;
+    }
+    register_slow(id, find_in_typed::<E>);
+    LAST_REGISTERED.with(|last| last.set(Some(id)));
+}
+
+#[cold]
+#[inline(never)]
+fn register_slow(id: TypeId, finder: Finder) {
+    let known = |finders: &[(TypeId, Finder)]| finders.iter().any(|(known, _)| *known == id);
+    // The list holds plain pairs that are valid after any panic: a poisoned lock is fine.
+    if known(&FINDERS.read().unwrap_or_else(PoisonError::into_inner)) {
+        return;
+    }
+    let mut finders = FINDERS.write().unwrap_or_else(PoisonError::into_inner);
+    if !known(&finders) {
+        finders.push((id, finder));
+    }
+}
+
+fn find_in_typed<E: 'static>(error: &dyn Any) -> Option<&CircuitOpen> {
+    match error.downcast_ref::<Error<E>>()? {
+        Error::Open(open) => Some(open),
+        Error::Inner(inner) => find(inner),
+    }
+}
+
+/// The [`CircuitOpen`] that `error` is or carries: the rejection itself, a boxed error
+/// whose [`source`](std::error::Error::source) chain holds one, or a registered
+/// `Error<E>` holding one at any depth.
+pub(crate) fn find(error: &dyn Any) -> Option<&CircuitOpen> {
+    if let Some(open) = error.downcast_ref::<CircuitOpen>() {
+        return Some(open);
+    }
+    if let Some(boxed) = error.downcast_ref::<BoxError>() {
+        return CircuitOpen::find(&**boxed);
+    }
+    if let Some(boxed) = error.downcast_ref::<Box<dyn std::error::Error + Send>>() {
+        return CircuitOpen::find(&**boxed);
+    }
+    if let Some(boxed) = error.downcast_ref::<Box<dyn std::error::Error>>() {
+        return CircuitOpen::find(&**boxed);
+    }
+    let id = error.type_id();
+    let finder = FINDERS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(known, _)| *known == id)
+        .map(|(_, finder)| *finder)?;
+    finder(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::State;
+
+    fn open() -> CircuitOpen {
+        CircuitOpen {
+            name: "inner".into(),
+            state: State::Open,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn finds_a_rejection_at_any_depth_of_registered_types() {
+        register::<std::io::Error>();
+        register::<Error<std::io::Error>>();
+        register::<Error<Error<std::io::Error>>>();
+        let nested: Error<Error<Error<std::io::Error>>> =
+            Error::Inner(Error::Inner(Error::Open(open())));
+        assert_eq!(find(&nested).map(|found| &*found.name), Some("inner"));
+        let io: Error<Error<std::io::Error>> =
+            Error::Inner(Error::Inner(std::io::ErrorKind::Other.into()));
+        assert!(find(&io).is_none());
+    }
+
+    #[test]
+    fn finds_rejections_in_boxes_without_registration() {
+        let boxed: BoxError = Box::new(open());
+        assert!(find(&boxed).is_some());
+        assert!(find(&open()).is_some());
+        assert!(find(&"not a rejection").is_none());
+    }
+}
