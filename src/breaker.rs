@@ -1,20 +1,24 @@
 //! [`CircuitBreaker`]: the cheap-to-clone handle on one breaker's shared state.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
 use tokio::sync::futures::OwnedNotified;
 
+use crate::classify::DefaultClassifier;
 use crate::core::lane::{Lane, Lanes};
 use crate::core::machine::StateMachine;
 use crate::core::window::ratio;
+use crate::future::ResponseFuture;
 use crate::{CircuitBreakerLayer, CircuitOpen, Config, Event, Health, Metrics, Permit, State};
 
 /// A circuit breaker. Clones share one state: a trip seen through one clone rejects
 /// calls through all of them.
 ///
-/// Wrap Tower services with [`layer`](CircuitBreaker::layer), or guard any call by hand
-/// with [`try_acquire`](CircuitBreaker::try_acquire). Operators steer it with the manual
+/// Wrap Tower services with [`layer`](CircuitBreaker::layer), run any future that yields
+/// a `Result` under it with [`call`](CircuitBreaker::call), or guard a call by hand with
+/// [`try_acquire`](CircuitBreaker::try_acquire). Operators steer it with the manual
 /// controls and watch it through [`metrics`](CircuitBreaker::metrics).
 ///
 /// ```
@@ -65,14 +69,36 @@ impl CircuitBreaker {
         &self.machine.config
     }
 
-    /// The current state: one atomic load, never changes anything. An open breaker
-    /// whose open duration has elapsed reports `Open` until the next call moves it to
-    /// `HalfOpen`.
+    /// The current state, as the next call would find it; a pure read that never
+    /// changes anything (one atomic load, plus a clock read while open).
+    ///
+    /// Once the open duration has elapsed the breaker reports `HalfOpen`, ready to
+    /// probe, even before any call arrives to move it there, so a readiness probe or
+    /// dashboard reading it never sticks on `Open`. (With fleet sync, it stays `Open`
+    /// while another instance holds the probe lease: calls here are still rejected.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_circuit_breaker::{CircuitBreaker, Config, Health, State};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), tower_circuit_breaker::ConfigError> {
+    /// let breaker = CircuitBreaker::new(
+    ///     Config::builder().consecutive_failures(1).open_duration(Duration::from_secs(5)).build()?,
+    /// );
+    /// breaker.try_acquire().expect("closed").failure();
+    /// assert_eq!((breaker.state(), breaker.health()), (State::Open, Health::Red));
+    /// tokio::time::advance(Duration::from_secs(5)).await; // no call arrives meanwhile
+    /// assert_eq!((breaker.state(), breaker.health()), (State::HalfOpen, Health::Yellow));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn state(&self) -> State {
-        self.machine.state()
+        self.machine.observed_state()
     }
 
-    /// Green while calls flow, yellow while probing, red while rejecting.
+    /// Green while calls flow, yellow while probing or ready to probe, red while
+    /// rejecting (see [`state`](Self::state)).
     pub fn health(&self) -> Health {
         self.state().health()
     }
@@ -85,6 +111,68 @@ impl CircuitBreaker {
         // Admission reads the state word through `machine`, not through the lane, so
         // that the two loads do not wait on each other.
         self.lane().acquire(self.machine.admit())
+    }
+
+    /// Runs `call` under the breaker, without Tower: the direct counterpart of the
+    /// layer, for a database query or any other future that yields a `Result`.
+    ///
+    /// Admission happens here, when `call` is made (await the result right away): a
+    /// rejected call resolves at once to [`Error::Open`](crate::Error::Open) and `call` is dropped without
+    /// being polled. An admitted call's result is classified by [`DefaultClassifier`]
+    /// (`Err` fails; see [`call_classified`](Self::call_classified) for your own) and
+    /// timed for the slow-call rule from here on. Cancel-safe: a future dropped before
+    /// it finishes records [`Outcome::Ignored`](crate::Outcome::Ignored) and gives back
+    /// a half-open probe slot it held. Allocates nothing.
+    ///
+    /// ```
+    /// use tower_circuit_breaker::{CircuitBreaker, Config, Error};
+    ///
+    /// # async fn query(sql: &str) -> Result<u64, std::io::Error> { Ok(sql.len() as u64) }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = CircuitBreaker::new(Config::builder().name("db").build()?);
+    /// match db.call(query("SELECT 1")).await {
+    ///     Ok(rows) => assert_eq!(rows, 8),
+    ///     Err(Error::Open(open)) => eprintln!("db is out; retry after {:?}", open.retry_after),
+    ///     Err(Error::Inner(e)) => eprintln!("query failed: {e}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn call<F, T, E>(&self, call: F) -> ResponseFuture<F, DefaultClassifier>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: 'static,
+    {
+        self.call_classified(call, DefaultClassifier)
+    }
+
+    /// [`call`](Self::call), with `classifier` deciding each result's
+    /// [`Outcome`](crate::Outcome) (a closure needs its parameter type written out).
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use tower_circuit_breaker::{CircuitBreaker, Config, Outcome};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = CircuitBreaker::new(Config::builder().consecutive_failures(1).build()?);
+    /// let not_found = |result: Result<&u64, &std::io::Error>| match result {
+    ///     Err(e) if e.kind() == ErrorKind::NotFound => Outcome::Ignored, // the caller's miss
+    ///     Err(_) => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    /// };
+    /// let missing = db.call_classified(async { Err(ErrorKind::NotFound.into()) }, not_found);
+    /// assert!(missing.await.is_err());
+    /// assert_eq!(db.metrics().ignored, 1); // not a failure: the breaker stays closed
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn call_classified<F, C>(&self, call: F, classifier: C) -> ResponseFuture<F, C> {
+        match self.try_acquire() {
+            Ok(permit) => ResponseFuture::called(call, permit, classifier),
+            Err(open) => ResponseFuture::rejected(open),
+        }
     }
 
     /// [`try_acquire`](Self::try_acquire) while closed, `None` in any other state:

@@ -8,8 +8,8 @@
 //! | `circuit_breaker_rejected_total` | counter | | calls rejected without reaching the downstream |
 //! | `circuit_breaker_slow_calls_total` | counter | | calls slower than the slow-call threshold |
 //! | `circuit_breaker_state` | gauge | `state` | one-hot: 1 for the current state, 0 for the six others |
-//! | `circuit_breaker_failure_rate` | gauge | | failure rate, `0..=1` |
-//! | `circuit_breaker_slow_call_rate` | gauge | | slow-call rate, `0..=1` |
+//! | `circuit_breaker_failure_rate` | gauge | | failure rate over the sliding window, `0..=1`; only for breakers with a window |
+//! | `circuit_breaker_slow_call_rate` | gauge | | slow-call rate over the sliding window, `0..=1`; only for breakers with a window |
 //! | `circuit_breaker_transitions_total` | counter | `from`, `to` | state transitions |
 //!
 //! The call path pays nothing for this, with or without the feature: counters and rates
@@ -19,6 +19,11 @@
 //! and pushed as they happen: the transitions counter and the state gauge are current
 //! even between exports. The state gauge writes all seven states each time, so the
 //! previous state's series goes back to 0 instead of staying at a stale 1.
+//!
+//! The two rate gauges exist only for breakers with a
+//! [`sliding_window`](crate::ConfigBuilder::sliding_window): without one the breaker
+//! keeps no recent rate, and a lifetime ratio (which stops moving after a while) would
+//! pass for one on a dashboard. Derive lifetime ratios from the counters instead.
 //!
 //! ```
 //! use tower_circuit_breaker::{Config, Registry};
@@ -51,6 +56,7 @@ pub const SLOW_CALL_RATE: &str = "circuit_breaker_slow_call_rate";
 pub const TRANSITIONS: &str = "circuit_breaker_transitions_total";
 
 /// Registers help texts and units for every series with the installed recorder.
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub fn describe_metrics() {
     describe_counter!(CALLS, Unit::Count, "Finished calls by outcome.");
     describe_counter!(REJECTED, Unit::Count, "Calls rejected by an open breaker.");
@@ -59,8 +65,14 @@ pub fn describe_metrics() {
         STATE,
         "1 for the breaker's current state, 0 for the others."
     );
-    describe_gauge!(FAILURE_RATE, "Failure rate over the window, 0 to 1.");
-    describe_gauge!(SLOW_CALL_RATE, "Slow-call rate over the window, 0 to 1.");
+    describe_gauge!(
+        FAILURE_RATE,
+        "Failure rate over the sliding window, 0 to 1."
+    );
+    describe_gauge!(
+        SLOW_CALL_RATE,
+        "Slow-call rate over the sliding window, 0 to 1."
+    );
     describe_counter!(TRANSITIONS, Unit::Count, "State transitions.");
 }
 
@@ -84,6 +96,7 @@ pub(crate) fn transition(name: &str, from: State, to: State) {
     set_state(name, to);
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 impl CircuitBreaker {
     /// Copies this breaker's counters, rates and state into the installed `metrics`
     /// recorder (see the [`export`](crate::export) module for the series). Counters are
@@ -100,12 +113,15 @@ impl CircuitBreaker {
         }
         counter!(REJECTED, "breaker" => name.to_owned()).absolute(metrics.rejected);
         counter!(SLOW_CALLS, "breaker" => name.to_owned()).absolute(metrics.slow_calls);
-        gauge!(FAILURE_RATE, "breaker" => name.to_owned()).set(metrics.failure_rate);
-        gauge!(SLOW_CALL_RATE, "breaker" => name.to_owned()).set(metrics.slow_call_rate);
+        if self.machine().has_window() {
+            gauge!(FAILURE_RATE, "breaker" => name.to_owned()).set(metrics.failure_rate);
+            gauge!(SLOW_CALL_RATE, "breaker" => name.to_owned()).set(metrics.slow_call_rate);
+        }
         set_state(name, metrics.state);
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 impl Registry {
     /// [`CircuitBreaker::export_metrics`] for every registered breaker.
     pub fn export_metrics(&self) {

@@ -24,7 +24,8 @@ pub struct BreakerHealth {
     pub calls: u64,
     /// Calls rejected without reaching the downstream.
     pub rejected: u64,
-    /// While open: time left until probing may begin.
+    /// While open: time left until probing may begin; `None` once it may (the state
+    /// then reads `half_open`, yellow, even before a call arrives).
     pub retry_after: Option<Duration>,
 }
 

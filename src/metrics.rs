@@ -10,12 +10,14 @@ use crate::State;
 ///
 /// Counters are totals since the breaker was created and never go down;
 /// `calls == successes + failures + ignored + rejected` always holds.
-/// Rates come from the sliding window when one is configured, otherwise from the
-/// lifetime totals.
+/// Rates come from the sliding window when one is configured, otherwise they are
+/// lifetime ratios of the totals (which move less and less as calls accumulate; the
+/// `metrics` export leaves them out for that reason).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Metrics {
-    /// The current state.
+    /// The current state, as [`CircuitBreaker::state`](crate::CircuitBreaker::state)
+    /// reports it: `HalfOpen` once the open duration has elapsed, even before a call.
     pub state: State,
     /// Every call the breaker saw: admitted and finished, plus rejected.
     pub calls: u64,
@@ -31,9 +33,11 @@ pub struct Metrics {
     pub slow_calls: u64,
     /// Calls currently in the sliding window (0 without a window).
     pub window_calls: u64,
-    /// Failure rate in `0.0..=1.0`.
+    /// Failure rate in `0.0..=1.0`: failures / (successes + failures) over the sliding
+    /// window, or over the breaker's lifetime when it has no window.
     pub failure_rate: f64,
-    /// Slow-call rate in `0.0..=1.0`.
+    /// Slow-call rate in `0.0..=1.0`, over the window or the lifetime like
+    /// `failure_rate`.
     pub slow_call_rate: f64,
     /// The current run of consecutive failures while closed.
     pub consecutive_failures: u32,
@@ -47,8 +51,9 @@ pub struct Metrics {
     /// call anyway (slow-call detection or a time window); otherwise sampled every 64th
     /// success per thread so that the success path does not read the clock.
     pub last_success_at: Option<Instant>,
-    /// How long the breaker has been in its current state.
+    /// How long the breaker has been in its current state (for a half-open state
+    /// reached by time alone: since the open duration ended).
     pub time_in_state: Duration,
-    /// While open: time left until probing may begin.
+    /// While open: time left until probing may begin; `None` once it may.
     pub retry_after: Option<Duration>,
 }

@@ -414,8 +414,15 @@ fn run_against(real: Knobs, expected: Knobs, steps: Vec<Step>) -> Result<(), Str
             } else {
                 0
             };
+            // A pure read reports an open period that has ended as half-open, ready to
+            // probe, before any call moves the breaker there.
+            let reported = if model.state == State::Open && model.now >= model.open_until {
+                State::HalfOpen
+            } else {
+                model.state
+            };
             let expected = (
-                model.state,
+                reported,
                 in_flight,
                 streak,
                 model.rejected,

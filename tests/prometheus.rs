@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{http_get, let_time_pass};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tower_circuit_breaker::{Config, Registry, State};
+use tower_circuit_breaker::{Config, Registry, State, Window};
 
 /// The scraped series: `name{sorted labels}` to value.
 type Series = BTreeMap<String, f64>;
@@ -83,6 +83,8 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
         "db",
         Config::builder()
             .consecutive_failures(2)
+            // A window, so the breaker has a recent rate to export.
+            .sliding_window(Window::count(10))
             .open_duration(open_for)
             .half_open_permits(1)
             .half_open_successes(1)
@@ -105,6 +107,11 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
     });
     let get = move || tokio::task::spawn_blocking(move || scrape(addr));
 
+    // Without a window there is no recent rate: the rate gauges are left out rather
+    // than filled with a lifetime ratio that a dashboard would take for one.
+    let no_window = registry.get_or_insert("no_window", Config::default());
+    no_window.try_acquire().unwrap().failure();
+
     // Trip: one success, two failures, one rejection.
     db.try_acquire().unwrap().success();
     db.try_acquire().unwrap().failure();
@@ -126,6 +133,15 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
     assert_eq!(
         value(&tripped, r#"circuit_breaker_slow_call_rate{breaker="db"}"#),
         0.0
+    );
+    assert!(!tripped.contains_key(r#"circuit_breaker_failure_rate{breaker="no_window"}"#));
+    assert!(!tripped.contains_key(r#"circuit_breaker_slow_call_rate{breaker="no_window"}"#));
+    assert_eq!(
+        value(
+            &tripped,
+            r#"circuit_breaker_calls_total{breaker="no_window",outcome="failure"}"#
+        ),
+        1.0
     );
     assert_eq!(state_of(&tripped, "open"), 1.0);
     assert_eq!(state_of(&tripped, "closed"), 0.0);

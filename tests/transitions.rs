@@ -38,8 +38,13 @@ async fn open_to_half_open_only_after_the_open_duration() {
     tokio::time::advance(Duration::from_nanos(1)).await;
     assert_eq!(
         svc.breaker().state(),
-        State::Open,
-        "moves only when a call arrives"
+        State::HalfOpen,
+        "reads as ready to probe once the open duration is over"
+    );
+    assert_eq!(
+        svc.breaker().metrics().state_changes,
+        1,
+        "reading moved nothing: the transition waits for a call"
     );
     backend.set(Mode::Hang);
     svc.ready().await.unwrap();

@@ -321,8 +321,30 @@ impl StateMachine {
         Word::unpack(self.word.load(Acquire))
     }
 
+    /// The stored state: what admission starts from. An ended open period is still
+    /// `Open` here until a call moves it on; see [`observed_state`](Self::observed_state).
     pub(crate) fn state(&self) -> State {
         self.word().state
+    }
+
+    /// The state as the next call would find it, without changing anything: an open
+    /// period that has ended reads `HalfOpen` (the next call is admitted as a probe),
+    /// unless another instance of the fleet holds the probe lease (then calls are still
+    /// rejected). Reads the clock only while open.
+    pub(crate) fn observed_state(&self) -> State {
+        match self.state() {
+            State::Open => self.observed_open_state(self.clock.now()),
+            state => state,
+        }
+    }
+
+    /// [`observed_state`](Self::observed_state) of a stored `Open` at `now`.
+    fn observed_open_state(&self, now: Nanos) -> State {
+        if now >= self.open_until.load(Acquire) && !self.probe_gate.load(Acquire) {
+            State::HalfOpen
+        } else {
+            State::Open
+        }
     }
 
     /// Whether admission must note the start time (slow-call detection).
@@ -865,21 +887,29 @@ impl StateMachine {
     }
 
     /// Read-only view for metrics snapshots.
+    /// Read-only view for metrics snapshots, with the state as
+    /// [`observed_state`](Self::observed_state) reports it: an ended open period is
+    /// `HalfOpen`, entered when the period ended, with no `retry_after`.
     pub(crate) fn snapshot(&self, now: Nanos) -> MachineSnapshot {
         let word = self.word();
-        let retry_after = match word.state {
-            State::Open => Some(Duration::from_nanos(
-                self.open_until.load(Acquire).saturating_sub(now),
-            )),
-            _ => None,
-        };
+        let (mut state, mut entered_at, mut retry_after) =
+            (word.state, self.entered_at.load(Acquire), None);
+        if word.state == State::Open {
+            let until = self.open_until.load(Acquire);
+            state = self.observed_open_state(now);
+            if state == State::Open {
+                retry_after = Some(Duration::from_nanos(until.saturating_sub(now)));
+            } else {
+                entered_at = until;
+            }
+        }
         MachineSnapshot {
-            state: word.state,
+            state,
             probes_in_flight: u32::from(word.in_flight),
             window: self.window.as_ref().map(|window| window.stats(now)),
             consecutive_failures: self.consecutive_failures.load(Acquire),
             state_changes: self.state_changes.load(Acquire),
-            entered_at: self.entered_at.load(Acquire),
+            entered_at,
             retry_after,
         }
     }
