@@ -6,11 +6,14 @@
 //! `GrpcErrorsAsFailures`, which finds `grpc-status` in the response head or, for a
 //! normal response, in its trailers. `NOT_FOUND` is declared a success (the item is
 //! missing, the server is fine); `UNAVAILABLE` counts as a failure. After the breaker
-//! opens, calls fail fast without reaching the server; when the server recovers a
-//! probe closes the breaker, the server shuts down and the example exits.
+//! opens, calls fail fast without reaching the server. [`IntoStatus`] (feature
+//! `tonic`) turns each rejection into what a gRPC caller expects: `UNAVAILABLE` with
+//! the breaker's retry delay as `grpc-retry-pushback-ms` metadata. The client waits
+//! that long, the server has recovered, a probe closes the breaker, the server shuts
+//! down and the example exits.
 //!
 //! ```sh
-//! cargo run --example tonic_client --features tower-http
+//! cargo run --example tonic_client --features tower-http,tonic
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -21,9 +24,11 @@ use http::uri::PathAndQuery;
 use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Endpoint, Server};
-use tonic::Status;
+use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
 use tower::{service_fn, Layer};
+use tower_circuit_breaker::convert_error::ConvertErrorLayer;
+use tower_circuit_breaker::tonic::{IntoStatus, RETRY_PUSHBACK_MS};
 use tower_circuit_breaker::tower_http::ClassifiedBreakerLayer;
 use tower_circuit_breaker::{CircuitBreaker, CircuitOpen, Config};
 use tower_http::classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier};
@@ -114,16 +119,19 @@ async fn main() -> Result<(), BoxError> {
     );
     let classifier =
         SharedClassifier::new(GrpcErrorsAsFailures::new().with_success(GrpcCode::NotFound));
-    let guarded = ClassifiedBreakerLayer::new(breaker.clone(), classifier).layer(channel);
-    let grpc = tonic::client::Grpc::new(guarded);
+    // One layer: the breaker classifying gRPC statuses, its rejections converted into
+    // `UNAVAILABLE` statuses with retry pushback.
+    let layer = ConvertErrorLayer::new(
+        ClassifiedBreakerLayer::new(breaker.clone(), classifier),
+        IntoStatus,
+    );
+    let grpc = tonic::client::Grpc::new(layer.layer(channel));
 
     // Each call drives a clone: clones share the breaker (and the HTTP/2 connection).
     let lookup = |item: &'static str| {
         let mut grpc = grpc.clone();
         async move {
-            grpc.ready()
-                .await
-                .map_err(|e| Status::from_error(e.into()))?;
+            grpc.ready().await.map_err(Status::from_error)?;
             let request = tonic::Request::new(Lookup { item: item.into() });
             let path = PathAndQuery::from_static("/example.Stock/Lookup");
             grpc.unary(request, path, ProstCodec::<Lookup, Stock>::default())
@@ -133,10 +141,16 @@ async fn main() -> Result<(), BoxError> {
 
     let report = |label: &str, result: &Result<tonic::Response<Stock>, Status>| match result {
         Ok(stock) => println!("{label:>10}: {} in stock", stock.get_ref().count),
-        Err(status) => match CircuitOpen::find(status) {
-            Some(open) => println!("{label:>10}: failed fast: {open}"),
-            None => println!("{label:>10}: {:?}: {}", status.code(), status.message()),
-        },
+        Err(status) => {
+            println!("{label:>10}: {:?}: {}", status.code(), status.message());
+            if let Some(pushback) = status.metadata().get(RETRY_PUSHBACK_MS) {
+                println!("{:>10}  {RETRY_PUSHBACK_MS}: {pushback:?}", "");
+            }
+            // The status' source, for the caller's logs only: never sent anywhere.
+            if let Some(open) = CircuitOpen::find(status) {
+                println!("{:>10}  failed fast: {open}", "");
+            }
+        }
     };
 
     report("teapot", &lookup("teapot").await);
@@ -149,10 +163,19 @@ async fn main() -> Result<(), BoxError> {
     }
     println!("breaker is {}", breaker.state());
     let hits = server.hits.load(SeqCst);
+    let mut pushback = Duration::ZERO;
     for _ in 0..2 {
         let result = lookup("teapot").await;
         report("open", &result);
-        assert!(result.is_err());
+        let status = result.expect_err("the breaker is open");
+        assert_eq!(status.code(), Code::Unavailable);
+        let millis: u64 = status
+            .metadata()
+            .get(RETRY_PUSHBACK_MS)
+            .expect("tripped by failures: the delay is known")
+            .to_str()?
+            .parse()?;
+        pushback = Duration::from_millis(millis);
     }
     assert_eq!(
         server.hits.load(SeqCst),
@@ -160,8 +183,10 @@ async fn main() -> Result<(), BoxError> {
         "rejected calls never reach the server"
     );
 
+    // Meanwhile the server recovers; the client honours the pushback, then retries.
     server.down.store(false, SeqCst);
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    println!("waiting {pushback:?} as the pushback asks");
+    tokio::time::sleep(pushback).await;
     report("recovered", &lookup("teapot").await);
     println!("breaker is {}", breaker.state());
 

@@ -2,6 +2,7 @@
 
 use tower::Layer;
 
+use crate::convert_error::{ConvertErrorLayer, IntoBoxError};
 use crate::keyed::{KeyedCircuitBreakerService, KeyedCircuitBreakers};
 use crate::{Config, DefaultClassifier};
 
@@ -75,6 +76,19 @@ impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
     /// The map of breakers this layer applies: inspect, steer, report health.
     pub fn breakers(&self) -> &KeyedCircuitBreakers<K> {
         &self.breakers
+    }
+
+    /// This layer, its services failing with [`BoxError`](crate::BoxError) instead of
+    /// the typed `Error<E>` (see
+    /// [`CircuitBreakerLayer::box_errors`](crate::CircuitBreakerLayer::box_errors)).
+    pub fn box_errors(self) -> ConvertErrorLayer<Self, IntoBoxError> {
+        self.convert_errors(IntoBoxError)
+    }
+
+    /// This layer, its services' errors converted by `converter`
+    /// (see [`convert_error`](crate::convert_error)).
+    pub fn convert_errors<V>(self, converter: V) -> ConvertErrorLayer<Self, V> {
+        ConvertErrorLayer::new(self, converter)
     }
 }
 

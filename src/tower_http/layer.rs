@@ -3,6 +3,8 @@
 use ::tower_http::classify::{ClassifyResponse, SharedClassifier};
 use tower::Layer;
 
+use crate::convert_error::{ConvertErrorLayer, IntoBoxError};
+
 use crate::tower_http::ClassifiedBreakerService;
 use crate::CircuitBreaker;
 
@@ -32,6 +34,19 @@ impl<M> ClassifiedBreakerLayer<M> {
     /// The breaker this layer applies.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
+    }
+
+    /// This layer, its services failing with [`BoxError`](crate::BoxError) instead of
+    /// the typed `Error<E>` (see
+    /// [`CircuitBreakerLayer::box_errors`](crate::CircuitBreakerLayer::box_errors)).
+    pub fn box_errors(self) -> ConvertErrorLayer<Self, IntoBoxError> {
+        self.convert_errors(IntoBoxError)
+    }
+
+    /// This layer, its services' errors converted by `converter`, e.g. into a gRPC
+    /// status with feature `tonic` (see [`convert_error`](crate::convert_error)).
+    pub fn convert_errors<V>(self, converter: V) -> ConvertErrorLayer<Self, V> {
+        ConvertErrorLayer::new(self, converter)
     }
 }
 
