@@ -2,8 +2,8 @@
 //!
 //! The handler calls a flaky downstream (simulated here, switched to failing half-way).
 //! The breaker counts the handler's 5xx answers; once open it answers `503 Service
-//! Unavailable` with `Retry-After` through `HandleErrorLayer`, without running the
-//! handler, so the sick downstream gets a rest. A hyper client drives the scenario,
+//! Unavailable` with `Retry-After` (one layer: `respond_unavailable()`), without running
+//! the handler, so the sick downstream gets a rest. A hyper client drives the scenario,
 //! then the server shuts down gracefully and the example exits.
 //!
 //! ```sh
@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::State as AppState;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -23,8 +22,7 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tower::ServiceBuilder;
-use tower_circuit_breaker::http::{handle_error, HttpClassifier};
+use tower_circuit_breaker::http::HttpClassifier;
 use tower_circuit_breaker::{CircuitBreakerLayer, Config};
 
 /// The handler's downstream: a database or another service, healthy until told not to be.
@@ -62,11 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let downstream = Arc::new(Downstream::default());
     let app = Router::new()
         .route("/inventory", get(inventory))
-        .route_layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(handle_error)) // rejection -> 503 + Retry-After
-                .layer(breaker.clone()),
-        )
+        // A rejection is answered 503 + Retry-After. With other layers that fail
+        // (a timeout), use `HandleErrorLayer::new(http::handle_error)` around them instead.
+        .route_layer(breaker.clone().respond_unavailable())
         .with_state(Arc::clone(&downstream));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -24,7 +24,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_circuit_breaker::http::{handle_error, HttpClassifier};
+use tower_circuit_breaker::http::{handle_error, problem_json, HttpClassifier};
 use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State};
 
 const OPEN_FOR: Duration = Duration::from_millis(500);
@@ -205,15 +205,35 @@ async fn a_failed_probe_reopens_without_a_second_server_hit() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_server_side_breaker_answers_503_with_retry_after_without_running_the_handler() {
+/// How a server-side breaker is wired into the app.
+#[derive(Debug, Clone, Copy)]
+enum Wiring {
+    /// `HandleErrorLayer::new(handle_error)` around the breaker layer.
+    HandleError,
+    /// The breaker layer alone, `respond_unavailable()`: one layer.
+    OneLayer,
+    /// One layer answering with RFC 9457 problem+json.
+    ProblemJson,
+}
+
+/// A server-side breaker, wired as `wiring` says, answers `503` + `Retry-After`
+/// without running the handler, and recovers.
+async fn answers_503_without_running_the_handler(wiring: Wiring) {
     let backend = Backend::default();
     let breaker = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
-    let app = backend.app().route_layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(handle_error))
-            .layer(breaker.clone()),
-    );
+    let app = match wiring {
+        Wiring::HandleError => backend.app().route_layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(handle_error))
+                .layer(breaker.clone()),
+        ),
+        Wiring::OneLayer => backend
+            .app()
+            .route_layer(breaker.clone().respond_unavailable()),
+        Wiring::ProblemJson => backend
+            .app()
+            .route_layer(breaker.clone().respond_unavailable_with(problem_json)),
+    };
     let server = TestServer::start(app).await;
     let uri = server.uri("/work");
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
@@ -233,8 +253,30 @@ async fn a_server_side_breaker_answers_503_with_retry_after_without_running_the_
         .parse()
         .unwrap();
     assert_eq!(retry_after, 1, "under 500 ms rounds up to one whole second");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert!(String::from_utf8_lossy(&body).contains("axum-backend"));
+    let body = String::from_utf8_lossy(&body);
+    match wiring {
+        Wiring::HandleError | Wiring::OneLayer => {
+            assert_eq!(content_type, "text/plain; charset=utf-8");
+            assert_eq!(body, "service unavailable; retry later\n");
+        }
+        Wiring::ProblemJson => {
+            assert_eq!(content_type, "application/problem+json");
+            let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                (&problem["status"], &problem["retry_after"]),
+                (&503.into(), &1.into())
+            );
+        }
+    }
+    assert!(
+        !body.contains("axum-backend"),
+        "no breaker name leaks: {body}"
+    );
     assert_eq!(backend.hits(), 3, "the handler did not run");
 
     backend.fail(false);
@@ -246,4 +288,19 @@ async fn a_server_side_breaker_answers_503_with_retry_after_without_running_the_
 
     drop(client);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_side_breaker_answers_503_with_retry_after_without_running_the_handler() {
+    answers_503_without_running_the_handler(Wiring::HandleError).await;
+}
+
+#[tokio::test]
+async fn one_layer_answers_503_with_a_body_that_names_nothing_internal() {
+    answers_503_without_running_the_handler(Wiring::OneLayer).await;
+}
+
+#[tokio::test]
+async fn one_layer_answers_problem_json_when_asked() {
+    answers_503_without_running_the_handler(Wiring::ProblemJson).await;
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use ::http::{header, Response, StatusCode};
+use ::http::{header, HeaderMap, Response, StatusCode};
 
 use crate::http::parse_retry_after;
 use crate::{Classify, Outcome};
@@ -22,6 +22,11 @@ const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 ///
 /// [`status_override`](Self::status_override) decides single statuses first. An `Err`
 /// from the service (connection refused, timeout) is always a failure.
+///
+/// With feature `reqwest`, the same classifier also classifies a `reqwest::Client` used
+/// directly as the service (`Classify<reqwest::Response, reqwest::Error>`): responses by
+/// the same status rules and `Retry-After`, and errors by their kind (a request the
+/// caller built wrong is ignored); see the table on that impl.
 ///
 /// A 429 or 503 classified as a failure that carries a `Retry-After` header (seconds or
 /// HTTP date) keeps the breaker open at least that long if it is the failure that
@@ -136,14 +141,25 @@ impl HttpClassifier {
     /// is a 429 or 503, honouring is on, and the header parses; capped at
     /// [`max_retry_after`](Self::max_retry_after).
     pub fn retry_after_of<B>(&self, response: &Response<B>) -> Option<Duration> {
-        let status = response.status();
+        self.retry_after_for(response.status(), response.headers())
+    }
+
+    /// [`retry_after_of`](Self::retry_after_of) from a response's parts: the one place
+    /// that decides, so every client type this classifier serves (`http::Response`,
+    /// `reqwest::Response`, tower-http's classified responses) honours `Retry-After`
+    /// alike.
+    pub(crate) fn retry_after_for(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Option<Duration> {
         if !self.honour_retry_after
             || (status != StatusCode::TOO_MANY_REQUESTS
                 && status != StatusCode::SERVICE_UNAVAILABLE)
         {
             return None;
         }
-        let value = response.headers().get(header::RETRY_AFTER)?;
+        let value = headers.get(header::RETRY_AFTER)?;
         let after = parse_retry_after(value, SystemTime::now())?;
         Some(after.min(self.max_retry_after))
     }

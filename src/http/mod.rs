@@ -4,9 +4,14 @@
 //! - [`HttpClassifier`]: 5xx and 429 are failures, other 4xx are the caller's fault and
 //!   ignored, everything else succeeds; each class is configurable. A failed 429 or 503
 //!   that carries `Retry-After` keeps the breaker open at least that long if it trips it.
+//!   With feature `reqwest` it also classifies `reqwest::Response`s and
+//!   `reqwest::Error`s, so a `reqwest::Client` (itself a `tower::Service`) is guarded by
+//!   one layer: `ServiceBuilder::new().layer(CircuitBreakerLayer::new(config)
+//!   .classify(HttpClassifier::new())).service(client)`.
 //! - [`parse_retry_after`]: the `Retry-After` header, in seconds or as an HTTP date.
 //! - [`service_unavailable`] and [`handle_error`]: a rejection as a `503` response with
-//!   a `Retry-After` header, ready for axum's `HandleErrorLayer`.
+//!   a `Retry-After` header and a body that names nothing internal, ready for axum's
+//!   `HandleErrorLayer`; [`problem_json`] and [`handle_error_with`] for another body.
 //!
 //! ```
 //! use http::{Response, StatusCode};
@@ -38,8 +43,10 @@
 
 mod classifier;
 mod rejection;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod retry_after;
 
 pub use self::classifier::HttpClassifier;
-pub use self::rejection::{handle_error, service_unavailable};
+pub use self::rejection::{handle_error, handle_error_with, problem_json, service_unavailable};
 pub use self::retry_after::parse_retry_after;
