@@ -87,6 +87,7 @@ fn trip(breaker: &CircuitBreaker) {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server"]
 async fn one_instance_trips_and_the_others_open_within_the_stated_delay() {
     let server = RedisServer::start();
     let fleet = fleet(&server, Duration::from_secs(5), 5).await;
@@ -121,6 +122,7 @@ async fn one_instance_trips_and_the_others_open_within_the_stated_delay() {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server"]
 async fn the_fleet_probes_through_one_instance_at_a_time_and_closes_together() {
     let server = RedisServer::start();
     let open_for = Duration::from_millis(300);
@@ -180,6 +182,7 @@ async fn the_fleet_probes_through_one_instance_at_a_time_and_closes_together() {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server"]
 async fn with_redis_down_instances_run_on_local_state_and_resync_when_it_returns() {
     let mut server = RedisServer::start();
     let port = server.port();
@@ -223,6 +226,7 @@ async fn with_redis_down_instances_run_on_local_state_and_resync_when_it_returns
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server"]
 async fn a_new_instance_learns_the_fleet_state_and_keys_expire() {
     let server = RedisServer::start();
     let store = store(&server);
@@ -288,6 +292,7 @@ async fn a_new_instance_learns_the_fleet_state_and_keys_expire() {
 }
 
 #[tokio::test]
+#[ignore = "needs redis-server"]
 async fn a_slow_redis_never_slows_calls_and_is_resynced_after() {
     let server = RedisServer::start();
     let logs = log_capture::capture();

@@ -33,7 +33,9 @@ impl RedisServer {
             .unwrap_or_else(|error| {
                 panic!(
                     "cannot start redis-server ({error}); the fleet tests need it: \
-                     `apt-get install -y redis-server` (.ci/run does this)"
+                     `apt-get install -y redis-server`, then \
+                     `cargo test --all-features --test fleet -- --include-ignored` \
+                     (.ci/run does both)"
                 )
             });
         let mut server = RedisServer {
