@@ -50,6 +50,23 @@
 //! [`DefaultClassifier`], and the [`retry`] module's [`RetryPolicy`] outside, backing off
 //! with jitter and never retrying a [`CircuitOpen`].
 
+//!
+//! # Feature flags
+//!
+//! None is on by default; the core (breaker, layer, keyed breakers, registry, health,
+//! events, retry policy, fallback) needs none.
+//!
+//! | feature | adds |
+//! | --- | --- |
+//! | `http` | `http::HttpClassifier` for `http::Response` (5xx/429 fail, 4xx ignored, `Retry-After`), `503` answers for axum and hyper servers |
+//! | `reqwest` | `HttpClassifier` for `reqwest::Client` used directly as the service (implies `http`) |
+//! | `tonic` | `tonic::IntoStatus`: a rejection as gRPC `UNAVAILABLE` with `grpc-retry-pushback-ms` |
+//! | `tower-http` | `tower_http::ClassifiedBreakerLayer`: any tower-http classifier, gRPC trailers included (implies `http`) |
+//! | `metrics` | `export`: counters, rates and a one-hot state gauge through the `metrics` facade |
+//! | `serde` | configuration files: `Config` and `RegistryConfig` from TOML, JSON or YAML |
+//! | `redis` | `fleet`: breaker state shared by the instances of a service through Redis |
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
@@ -58,14 +75,17 @@ mod breaker;
 mod classify;
 mod clock;
 mod config;
+pub mod convert_error;
 mod core;
 mod error;
 mod event;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod export;
 #[cfg(feature = "serde")]
 mod file_config;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod fleet;
 mod future;
 mod health;
@@ -79,13 +99,18 @@ mod state;
 
 pub mod fallback;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod tonic;
 #[cfg(feature = "tower-http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower-http")))]
 pub mod tower_http;
 
 pub use crate::breaker::CircuitBreaker;
 pub use crate::classify::EveryErrorFails;
-pub use crate::classify::{Classify, DefaultClassifier, Outcome};
+pub use crate::classify::{Classify, ClassifyFn, DefaultClassifier, Outcome};
 pub use crate::config::{
     Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN, MAX_TIME_BUCKETS,
 };
@@ -95,6 +120,7 @@ pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
 pub use crate::event::Event;
 pub use crate::fallback::{Fallback, FallbackFuture, FallbackLayer};
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use crate::file_config::RegistryConfig;
 pub use crate::future::ResponseFuture;
 pub use crate::health::{BreakerHealth, HealthReport};
