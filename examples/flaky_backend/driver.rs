@@ -15,7 +15,7 @@ use tower::timeout::error::Elapsed;
 use tower::util::BoxCloneService;
 use tower::{service_fn, BoxError, ServiceBuilder, ServiceExt};
 use tower_circuit_breaker::retry::RetryPolicy;
-use tower_circuit_breaker::{Backoff, CircuitBreaker, CircuitOpen, Config, Error, State};
+use tower_circuit_breaker::{Backoff, CircuitBreaker, CircuitOpen, Config, State};
 
 use crate::report::{Report, Run};
 
@@ -278,8 +278,7 @@ pub fn stack(scenario: Scenario, backend: Client, breaker: &CircuitBreaker, seed
             .boxed_clone(),
         Scenario::FullStack => ServiceBuilder::new()
             .layer(retry_policy(seed).into_layer())
-            .map_err(Error::<BoxError>::into_box_error)
-            .layer(breaker.layer())
+            .layer(breaker.layer().box_errors())
             .timeout(TIMEOUT)
             .load_shed()
             .concurrency_limit(CONCURRENCY)

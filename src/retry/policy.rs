@@ -40,7 +40,7 @@ use crate::CircuitOpen;
 /// use std::time::Duration;
 /// use tower::{ServiceBuilder, ServiceExt, service_fn};
 /// use tower_circuit_breaker::retry::RetryPolicy;
-/// use tower_circuit_breaker::{BoxError, CircuitBreakerLayer, Config, Error};
+/// use tower_circuit_breaker::{BoxError, CircuitBreakerLayer, Config};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), BoxError> {
@@ -60,8 +60,7 @@ use crate::CircuitOpen;
 /// });
 /// let svc = ServiceBuilder::new()
 ///     .layer(policy.into_layer())
-///     .map_err(Error::<BoxError>::into_box_error)
-///     .layer(breaker)
+///     .layer(breaker.box_errors())
 ///     .service(flaky);
 ///
 /// assert_eq!(svc.oneshot(21).await?, 42);
