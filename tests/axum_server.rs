@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +17,10 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use common::let_time_pass;
+use common::server::serve_axum;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_circuit_breaker::http::{handle_error, problem_json, HttpClassifier};
 use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State};
@@ -61,50 +59,6 @@ impl Backend {
     }
 }
 
-/// A running axum server, shut down gracefully by [`TestServer::stop`].
-struct TestServer {
-    addr: SocketAddr,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl TestServer {
-    async fn start(app: Router) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = signal.await;
-                })
-                .await
-        });
-        TestServer {
-            addr,
-            shutdown,
-            task,
-        }
-    }
-
-    fn uri(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Graceful shutdown, bounded: the task is aborted if it does not end in time.
-    async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let abort = self.task.abort_handle();
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(result) => result.unwrap().unwrap(),
-            Err(_) => {
-                abort.abort();
-                panic!("the server did not shut down within 5 s");
-            }
-        }
-    }
-}
-
 fn config() -> Config {
     Config::builder()
         .name("axum-backend")
@@ -131,8 +85,8 @@ where
 #[tokio::test]
 async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes() {
     let backend = Backend::default();
-    let server = TestServer::start(backend.app()).await;
-    let uri = server.uri("/work");
+    let server = serve_axum(backend.app()).await;
+    let uri = server.url("/work");
 
     let layer = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
@@ -175,15 +129,18 @@ async fn a_client_breaker_opens_rejects_without_touching_the_server_and_closes()
     assert_eq!(layer.breaker().metrics().state_changes, 3);
 
     drop(svc);
-    server.stop().await;
+    assert!(
+        server.stop().await,
+        "the server did not shut down within 5 s"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_probe_reopens_without_a_second_server_hit() {
     let backend = Backend::default();
     backend.fail(true);
-    let server = TestServer::start(backend.app()).await;
-    let uri = server.uri("/work");
+    let server = serve_axum(backend.app()).await;
+    let uri = server.url("/work");
 
     let layer = CircuitBreakerLayer::new(config()).classify(HttpClassifier::new());
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
@@ -202,7 +159,10 @@ async fn a_failed_probe_reopens_without_a_second_server_hit() {
     assert_eq!(backend.hits(), 4, "3 failures and 1 probe");
 
     drop(svc);
-    server.stop().await;
+    assert!(
+        server.stop().await,
+        "the server did not shut down within 5 s"
+    );
 }
 
 /// How a server-side breaker is wired into the app.
@@ -234,8 +194,8 @@ async fn answers_503_without_running_the_handler(wiring: Wiring) {
             .app()
             .route_layer(breaker.clone().respond_unavailable_with(problem_json)),
     };
-    let server = TestServer::start(app).await;
-    let uri = server.uri("/work");
+    let server = serve_axum(app).await;
+    let uri = server.url("/work");
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
 
     backend.fail(true);
@@ -287,7 +247,10 @@ async fn answers_503_without_running_the_handler(wiring: Wiring) {
     assert_eq!(backend.hits(), 4);
 
     drop(client);
-    server.stop().await;
+    assert!(
+        server.stop().await,
+        "the server did not shut down within 5 s"
+    );
 }
 
 #[tokio::test]

@@ -16,10 +16,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use common::let_time_pass;
+use common::server::Running;
 use futures::Stream;
 use http::uri::PathAndQuery;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::server::{NamedService, ServerStreamingService};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -112,47 +111,36 @@ impl NamedService for Ticker {
     const NAME: &'static str = "test.Ticker";
 }
 
+/// A server routing to the ticker, and a client channel to it.
 struct TestServer {
     channel: Channel,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), tonic::transport::Error>>,
+    server: Running<tonic::transport::Error>,
 }
 
 impl TestServer {
     async fn start(ticker: Ticker) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(Server::builder().serve_with_incoming_shutdown(
-            ticker,
-            TcpIncoming::from(listener),
-            async move {
-                let _ = signal.await;
-            },
-        ));
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
+        let server = Running::start(|listener, signal| {
+            Server::builder().serve_with_incoming_shutdown(
+                ticker,
+                TcpIncoming::from(listener),
+                signal,
+            )
+        })
+        .await;
+        let channel = Endpoint::from_shared(server.url(""))
             .unwrap()
             .connect()
             .await
             .unwrap();
-        TestServer {
-            channel,
-            shutdown,
-            task,
-        }
+        TestServer { channel, server }
     }
 
     async fn stop(self) {
         drop(self.channel);
-        let _ = self.shutdown.send(());
-        let abort = self.task.abort_handle();
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(result) => result.unwrap().unwrap(),
-            Err(_) => {
-                abort.abort();
-                panic!("the gRPC server did not shut down within 5 s");
-            }
-        }
+        assert!(
+            self.server.stop().await,
+            "the gRPC server did not shut down within 5 s"
+        );
     }
 }
 

@@ -12,7 +12,6 @@ mod common;
 
 use std::convert::Infallible;
 use std::future::{ready, Future, Ready};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -20,8 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use common::let_time_pass;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use common::server::Signal;
 use tonic::body::Body;
 use tonic::client::GrpcService;
 use tonic::codegen::http::{self, uri::PathAndQuery};
@@ -135,62 +133,38 @@ fn config(name: &str) -> Config {
         .unwrap()
 }
 
-/// A server running on 127.0.0.1 until stopped.
-struct Running {
-    addr: SocketAddr,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), tonic::transport::Error>>,
+/// A gRPC server running on 127.0.0.1 until stopped.
+type Running = common::server::Running<tonic::transport::Error>;
+
+/// Spawns `serve(incoming, shutdown signal)` on an ephemeral port.
+async fn start<F>(serve: impl FnOnce(TcpIncoming, Signal) -> F) -> Running
+where
+    F: Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
+{
+    Running::start(|listener, signal| serve(TcpIncoming::from(listener), signal)).await
 }
 
-type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A client channel to `server`.
+async fn channel(server: &Running) -> Channel {
+    Endpoint::from_shared(server.url(""))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
 
-impl Running {
-    /// Binds an ephemeral port and spawns `serve(incoming, shutdown signal)`.
-    async fn start<F>(serve: impl FnOnce(TcpIncoming, Signal) -> F) -> Running
-    where
-        F: Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
-    {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let signal: Signal = Box::pin(async move {
-            let _ = signal.await;
-        });
-        let task = tokio::spawn(serve(TcpIncoming::from(listener), signal));
-        Running {
-            addr,
-            shutdown,
-            task,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        Endpoint::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let abort = self.task.abort_handle();
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(result) => result.unwrap().unwrap(),
-            Err(_) => {
-                abort.abort();
-                panic!("the gRPC server did not shut down within 5 s");
-            }
-        }
-    }
+/// Stops `server`, which must shut down gracefully.
+async fn stop(server: Running) {
+    assert!(
+        server.stop().await,
+        "the gRPC server did not shut down within 5 s"
+    );
 }
 
 /// A plain server: no breaker.
 async fn plain_server(echo: Echo) -> Running {
-    Running::start(|incoming, signal| {
-        Server::builder().serve_with_incoming_shutdown(echo, incoming, signal)
-    })
-    .await
+    start(|incoming, signal| Server::builder().serve_with_incoming_shutdown(echo, incoming, signal))
+        .await
 }
 
 /// One unary call, as a generated client makes it: readiness errors and call errors
@@ -250,7 +224,7 @@ async fn client_side_a_tripped_breaker_rejects_with_unavailable_and_pushback() {
                 .classify(grpc_failures::<tonic::transport::Error>)
                 .convert_errors(IntoStatus),
         )
-        .service(server.channel().await);
+        .service(channel(&server).await);
     let mut grpc = tonic::client::Grpc::new(channel);
 
     for _ in 0..2 {
@@ -277,7 +251,7 @@ async fn client_side_a_tripped_breaker_rejects_with_unavailable_and_pushback() {
     assert_eq!(echo.hits(), 3);
 
     drop(grpc);
-    server.stop().await;
+    stop(server).await;
 }
 
 #[tokio::test]
@@ -288,7 +262,7 @@ async fn client_side_a_forced_open_breaker_rejects_with_unavailable_without_push
     let breaker = layer.breaker().clone();
     let channel = ServiceBuilder::new()
         .layer(layer.convert_errors(IntoStatus))
-        .service(server.channel().await);
+        .service(channel(&server).await);
     let mut grpc = tonic::client::Grpc::new(channel);
     assert_eq!(ping(&mut grpc, 3).await.unwrap(), 3);
 
@@ -306,7 +280,7 @@ async fn client_side_a_forced_open_breaker_rejects_with_unavailable_without_push
     assert_eq!(echo.hits(), 1);
 
     drop(grpc);
-    server.stop().await;
+    stop(server).await;
 }
 
 /// tower-http's classifier (which also reads a streamed response's trailers) wrapped in
@@ -326,7 +300,7 @@ async fn client_side_a_classified_breaker_converts_with_the_same_converter() {
         ClassifiedBreakerLayer::new(breaker.clone(), GrpcErrorsAsFailures::make_classifier());
     let channel = ServiceBuilder::new()
         .layer(ConvertErrorLayer::new(classified, IntoStatus))
-        .service(server.channel().await);
+        .service(channel(&server).await);
     let mut grpc = tonic::client::Grpc::new(channel);
 
     for _ in 0..2 {
@@ -339,7 +313,7 @@ async fn client_side_a_classified_breaker_converts_with_the_same_converter() {
     assert_eq!(echo.hits(), 2);
 
     drop(grpc);
-    server.stop().await;
+    stop(server).await;
 }
 
 #[tokio::test]
@@ -350,7 +324,7 @@ async fn server_side_a_tripped_breaker_answers_unavailable_with_pushback() {
     let layer = layer
         .classify(grpc_failures::<Infallible>)
         .convert_errors(IntoStatus);
-    let server = Running::start({
+    let server = start({
         let echo = echo.clone();
         move |incoming, signal| {
             Server::builder()
@@ -360,7 +334,7 @@ async fn server_side_a_tripped_breaker_answers_unavailable_with_pushback() {
     })
     .await;
     // A plain tonic client: no breaker of its own.
-    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    let mut grpc = tonic::client::Grpc::new(channel(&server).await);
 
     for _ in 0..2 {
         assert_backend_sick(&ping(&mut grpc, 1).await.unwrap_err());
@@ -390,7 +364,7 @@ async fn server_side_a_tripped_breaker_answers_unavailable_with_pushback() {
     assert_eq!(breaker.state(), State::Closed);
 
     drop(grpc);
-    server.stop().await;
+    stop(server).await;
 }
 
 #[tokio::test]
@@ -400,7 +374,7 @@ async fn server_side_a_forced_open_breaker_answers_unavailable_without_pushback(
     let breaker = layer.breaker().clone();
     breaker.force_open();
     let layer = layer.convert_errors(IntoStatus);
-    let server = Running::start({
+    let server = start({
         let echo = echo.clone();
         move |incoming, signal| {
             Server::builder()
@@ -409,7 +383,7 @@ async fn server_side_a_forced_open_breaker_answers_unavailable_without_pushback(
         }
     })
     .await;
-    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    let mut grpc = tonic::client::Grpc::new(channel(&server).await);
 
     let rejected = ping(&mut grpc, 1).await.unwrap_err();
     assert_eq!(assert_rejected(&rejected, "echo-server"), None);
@@ -419,7 +393,7 @@ async fn server_side_a_forced_open_breaker_answers_unavailable_without_pushback(
     assert_eq!(ping(&mut grpc, 5).await.unwrap(), 5);
 
     drop(grpc);
-    server.stop().await;
+    stop(server).await;
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod example;
 use std::time::Duration;
 
 use common::http_get;
+use common::server::serve_axum;
 use tower_circuit_breaker::{Config, Registry};
 
 #[tokio::test]
@@ -28,16 +29,8 @@ async fn reports_every_registered_breaker_as_json() {
         .unwrap()
         .failure();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, example::router(registry))
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = serve_axum(example::router(registry)).await;
+    let addr = server.addr;
 
     let (status, body) = tokio::task::spawn_blocking(move || http_get(addr, "/health"))
         .await
@@ -59,6 +52,8 @@ async fn reports_every_registered_breaker_as_json() {
         .unwrap();
     assert!((3_590.0..=3_600.0).contains(&retry_after), "{retry_after}");
 
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    assert!(
+        server.stop().await,
+        "the server did not shut down within 5 s"
+    );
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::server::serve_axum;
 use common::{http_get, let_time_pass};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_circuit_breaker::{Config, Registry, State, Window};
@@ -91,20 +92,12 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
             .build()
             .unwrap(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = example::router(example::Scrape {
         registry: registry.clone(),
         handle,
     });
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = serve_axum(app).await;
+    let addr = server.addr;
     let get = move || tokio::task::spawn_blocking(move || scrape(addr));
 
     // Without a window there is no recent rate: the rate gauges are left out rather
@@ -174,8 +167,10 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
         1.0
     );
 
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    assert!(
+        server.stop().await,
+        "the server did not shut down within 5 s"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +20,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use common::let_time_pass;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use common::server::{serve_axum, Running};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_circuit_breaker::http::HttpClassifier;
 use tower_circuit_breaker::{CircuitBreakerLayer, CircuitOpen, Config, Error, State};
@@ -38,10 +36,8 @@ const TRIP_AFTER: u32 = 3;
 /// - `/unavailable` answers `503` with `Retry-After: 120`;
 /// - `/hang` never answers.
 struct TestServer {
-    addr: SocketAddr,
+    server: Running<std::io::Error>,
     hits: Hits,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
 }
 
 /// Requests that reached a handler, shared by every route.
@@ -74,26 +70,14 @@ impl TestServer {
             .route("/unavailable", get(unavailable))
             .route("/hang", get(hang))
             .with_state(Arc::clone(&hits));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = signal.await;
-                })
-                .await
-        });
         TestServer {
-            addr,
+            server: serve_axum(app).await,
             hits,
-            shutdown,
-            task,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.server.url(path)
     }
 
     /// Requests that reached a handler.
@@ -101,15 +85,9 @@ impl TestServer {
         self.hits.load(SeqCst)
     }
 
-    /// Graceful shutdown, bounded: a handler that never answers (`/hang`) could hold it
-    /// forever, so the task is aborted if it does not end in time.
+    /// Shuts the server down; a `/hang` handler may hold it until it is aborted.
     async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let abort = self.task.abort_handle();
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(result) => result.unwrap().unwrap(),
-            Err(_) => abort.abort(),
-        }
+        self.server.stop().await;
     }
 }
 

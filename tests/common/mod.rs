@@ -1,6 +1,8 @@
 //! A controllable inner service for the integration tests.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
