@@ -23,7 +23,9 @@ use common::let_time_pass;
 use common::server::{serve_axum, Running};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_circuit_breaker::http::HttpClassifier;
-use tower_circuit_breaker::{CircuitBreakerLayer, CircuitOpen, Config, Error, State};
+use tower_circuit_breaker::{
+    CircuitBreaker, CircuitBreakerLayer, CircuitBreakerService, CircuitOpen, Config, Error, State,
+};
 
 /// The configured open duration; `Retry-After: 120` must outlast it.
 const OPEN_FOR: Duration = Duration::from_secs(5);
@@ -130,6 +132,22 @@ fn expect_rejection(result: Result<reqwest::Response, Error<reqwest::Error>>) ->
     }
 }
 
+/// After the open period, the next call is a probe: it reaches the (healthy) server, the
+/// first request since the trip, and closes the breaker.
+async fn a_probe_reaches_the_server_and_closes(
+    svc: &mut CircuitBreakerService<reqwest::Client, HttpClassifier>,
+    client: &reqwest::Client,
+    server: &TestServer,
+    breaker: &CircuitBreaker,
+) {
+    let response = get_through(svc, client, &server.url("/status/200"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.hits(), TRIP_AFTER as usize + 1);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
 #[tokio::test]
 async fn server_errors_trip_the_breaker_and_the_next_call_never_reaches_the_server() {
     let server = TestServer::start().await;
@@ -160,12 +178,7 @@ async fn server_errors_trip_the_breaker_and_the_next_call_never_reaches_the_serv
 
     // Once the open duration passed, a probe reaches the (now healthy) server and closes.
     let_time_pass(OPEN_FOR).await;
-    let response = get_through(&mut svc, &client, &server.url("/status/200"))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(server.hits(), TRIP_AFTER as usize + 1);
-    assert_eq!(layer.breaker().state(), State::Closed);
+    a_probe_reaches_the_server_and_closes(&mut svc, &client, &server, layer.breaker()).await;
     server.stop().await;
 }
 
@@ -277,12 +290,7 @@ async fn a_tripping_503_with_retry_after_keeps_the_breaker_open_that_long() {
 
     // Once the 120 s are over, a probe reaches the server again.
     let_time_pass(RETRY_AFTER - OPEN_FOR * 4).await;
-    let response = get_through(&mut svc, &client, &server.url("/status/200"))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(server.hits(), TRIP_AFTER as usize + 1);
-    assert_eq!(layer.breaker().state(), State::Closed);
+    a_probe_reaches_the_server_and_closes(&mut svc, &client, &server, layer.breaker()).await;
     server.stop().await;
 }
 
