@@ -61,6 +61,22 @@ impl Registry {
         breaker
     }
 
+    /// The breaker named `name`; if there is none yet, `make()`'s, registered under
+    /// `name`. `make` runs only when `name` is missing (and may then lose a race to
+    /// another inserter, whose breaker is returned).
+    #[cfg(feature = "serde")]
+    pub(crate) fn get_or_insert_with(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> CircuitBreaker,
+    ) -> CircuitBreaker {
+        if let Some(breaker) = self.get(name) {
+            return breaker;
+        }
+        let made = make();
+        self.write().entry(Arc::from(name)).or_insert(made).clone()
+    }
+
     /// The breaker named `name`, if registered.
     pub fn get(&self, name: &str) -> Option<CircuitBreaker> {
         self.read().get(name).cloned()

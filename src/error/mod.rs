@@ -183,8 +183,10 @@ pub enum ConfigError {
     /// type, or holds a value that fails validation.
     #[error("invalid configuration at `{path}`: {message}")]
     File {
-        /// The full key path, e.g. `"breakers.payments.open_duration"`; empty for a
-        /// syntax error.
+        /// The key path as the file wrote it (alias and table included), e.g.
+        /// `"breakers.payments.circuit_breaker_timeout"`, relative to where the
+        /// configuration was read (an embedded `RegistryConfig`: its own key); empty for
+        /// a syntax error.
         path: String,
         /// What is wrong.
         message: String,
