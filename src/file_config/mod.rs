@@ -38,7 +38,7 @@ const TOP_LEVEL: [&str; 3] = ["resilience", "defaults", "breakers"];
 /// A [`Registry`]'s configuration: defaults plus one override table per breaker name.
 ///
 /// ```toml
-/// # The seed's application table: the first layer of defaults. Only its keys that
+/// # An application-wide `[resilience]` table: the first layer of defaults. Only its keys that
 /// # start with `circuit_breaker` are the breaker's; the others belong to other
 /// # components and are left alone.
 /// [resilience]
@@ -61,7 +61,7 @@ const TOP_LEVEL: [&str; 3] = ["resilience", "defaults", "breakers"];
 /// open_backoff = { multiplier = 2.0, max = "5m", jitter = 0.1 }
 ///
 /// [breakers.inventory]
-/// circuit_breaker_threshold = 3        # the seed's keys work in every table
+/// circuit_breaker_threshold = 3        # `circuit_breaker_*` keys work in every table
 /// backpressure = true
 /// ```
 ///
@@ -152,7 +152,7 @@ const TOP_LEVEL: [&str; 3] = ["resilience", "defaults", "breakers"];
 /// # Keys
 ///
 /// `[defaults]`, `[breakers.NAME]` and a lone [`Config`] take the keys of
-/// [`ConfigBuilder`](crate::ConfigBuilder)'s setters, the seed's aliases, and either
+/// [`ConfigBuilder`](crate::ConfigBuilder)'s setters, the `circuit_breaker_*` aliases, and either
 /// spelled with a `circuit_breaker_` prefix (`circuit_breaker_failure_rate`). In
 /// `[resilience]`, which the application shares with other components, only the
 /// prefixed spellings are the breaker's. Durations are strings such as `"30s"`,
