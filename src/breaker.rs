@@ -76,6 +76,9 @@ impl CircuitBreaker {
     /// probe, even before any call arrives to move it there, so a readiness probe or
     /// dashboard reading it never sticks on `Open`. (With fleet sync, it stays `Open`
     /// while another instance holds the probe lease: calls here are still rejected.)
+    /// A half-open period whose probes made no progress within
+    /// [`half_open_max_wait`](crate::ConfigBuilder::half_open_max_wait) reads `Open`:
+    /// the next call reopens the breaker and is rejected.
     ///
     /// ```
     /// use std::time::Duration;
@@ -188,6 +191,13 @@ impl CircuitBreaker {
         self.machine.is_holding_open()
     }
 
+    /// Whether a permit of this breaker is out: a call in flight whose outcome is still
+    /// to be recorded. Reads a reference count per lane; writes nothing. A caller that
+    /// finds none also sees every outcome they recorded.
+    pub(crate) fn has_calls_in_flight(&self) -> bool {
+        self.lanes.has_permits_out()
+    }
+
     /// The state machine: admission, and the fleet sync's hooks.
     #[inline]
     pub(crate) fn machine(&self) -> &Arc<StateMachine> {
@@ -228,8 +238,36 @@ impl CircuitBreaker {
         self.machine.force(State::Disabled, false);
     }
 
-    /// Admits every call, records outcomes and evaluates the rules, but only logs when
-    /// a rule fires. Useful to tune thresholds on live traffic.
+    /// Admits every call, records outcomes and evaluates the rules, but only reports
+    /// when a rule fires. Useful to tune thresholds on live traffic.
+    ///
+    /// The rules are never restarted here, so [`metrics`](Self::metrics) keeps showing
+    /// the failure streak and the window's rates, including those that fired. A
+    /// would-be trip is reported once per *episode*, a run of counted outcomes on each
+    /// of which some rule fires: its first outcome logs "circuit breaker would open"
+    /// at `info` (with the reason, streak and rates), adds one to
+    /// [`Metrics::would_be_trips`] and sends [`Event::WouldBeTrip`]. The episode ends
+    /// at the first success or failure on which no rule fires (the streak broken and
+    /// the rates below their thresholds, or fewer than `minimum_calls` in the window);
+    /// the next firing is a new would-be trip. A long outage is thus one would-be
+    /// trip, not one per failure. Ignored outcomes neither extend nor end an episode,
+    /// and a new metrics-only period starts without one. The streak and the window
+    /// carry over from the closed state; [`reset`](Self::reset) clears them.
+    ///
+    /// ```
+    /// use tower_circuit_breaker::{CircuitBreaker, Config, State};
+    ///
+    /// let breaker = CircuitBreaker::new(Config::builder().consecutive_failures(3).build()?);
+    /// breaker.metrics_only();
+    /// for _ in 0..10 {
+    ///     breaker.try_acquire().expect("metrics-only admits every call").failure();
+    /// }
+    /// let metrics = breaker.metrics();
+    /// assert_eq!(metrics.state, State::MetricsOnly);
+    /// assert_eq!(metrics.consecutive_failures, 10); // the streak that fired, and more
+    /// assert_eq!(metrics.would_be_trips, 1); // one outage, one would-be trip
+    /// # Ok::<(), tower_circuit_breaker::ConfigError>(())
+    /// ```
     pub fn metrics_only(&self) {
         self.machine.force(State::MetricsOnly, false);
     }
@@ -306,6 +344,7 @@ impl CircuitBreaker {
             consecutive_failures: snapshot.consecutive_failures,
             probes_in_flight: snapshot.probes_in_flight,
             state_changes: snapshot.state_changes,
+            would_be_trips: snapshot.would_be_trips,
             last_failure_at: stamp(last_failure),
             last_success_at: stamp(last_success),
             time_in_state: std::time::Duration::from_nanos(now.saturating_sub(snapshot.entered_at)),

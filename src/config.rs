@@ -327,7 +327,8 @@ impl Config {
         self.half_open_successes
     }
 
-    /// How long half-open waits without any probe finishing before it reopens.
+    /// How long half-open waits without any probe finishing before it reopens (see
+    /// [`ConfigBuilder::half_open_max_wait`]).
     pub fn half_open_max_wait(&self) -> Duration {
         self.half_open_max_wait
     }
@@ -436,6 +437,20 @@ impl ConfigBuilder {
 
     /// If no probe finishes within this time, half-open gives up and reopens, so a hung
     /// probe cannot wedge the breaker (default 60 s).
+    ///
+    /// The time counts from when half-open last made progress: when it began, or when
+    /// a probe last finished (a success, an ignored outcome, or a cancelled call; a
+    /// failed or slow probe reopens at once). Once it has passed, the next call reopens
+    /// the breaker with [`TransitionReason::ProbeTimedOut`](crate::TransitionReason::ProbeTimedOut)
+    /// however many probe permits are free, and is rejected instead of being admitted as
+    /// another probe: a probe that hangs while holding one of several permits does not
+    /// keep the half-open period going. No timer runs, so the reopen happens at that
+    /// call, and the open period (with the backoff and jitter of any trip) counts from
+    /// it. Before that call, [`state`](crate::CircuitBreaker::state) and
+    /// [`metrics`](crate::CircuitBreaker::metrics) already report the timed-out period
+    /// as `Open` (since the deadline, with the open duration the call will start as
+    /// `retry_after`), since that is what the call will find. Outcomes of probes of the
+    /// timed-out period are stale and move nothing.
     pub fn half_open_max_wait(mut self, duration: Duration) -> Self {
         self.half_open_max_wait = Some(duration);
         self

@@ -84,6 +84,16 @@ pub enum Event {
         /// The state the call was admitted in.
         state: State,
     },
+    /// In [metrics-only](crate::CircuitBreaker::metrics_only) mode, a trip rule fired:
+    /// the breaker would have opened, but lets calls through. Sent once per episode
+    /// (until an outcome on which no rule fires), after the outcome that fired it, and
+    /// counted in [`Metrics::would_be_trips`](crate::Metrics::would_be_trips).
+    WouldBeTrip {
+        /// The breaker's name.
+        name: Arc<str>,
+        /// The rule that fired, with the streak or the rate that fired it.
+        reason: TransitionReason,
+    },
 }
 
 impl Event {
@@ -95,7 +105,8 @@ impl Event {
             | Event::Success { name, .. }
             | Event::Failure { name, .. }
             | Event::Slow { name, .. }
-            | Event::Ignored { name, .. } => name,
+            | Event::Ignored { name, .. }
+            | Event::WouldBeTrip { name, .. } => name,
         }
     }
 }

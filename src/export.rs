@@ -7,6 +7,7 @@
 //! | `circuit_breaker_calls_total` | counter | `outcome` = `success` / `failure` / `ignored` | finished calls by outcome |
 //! | `circuit_breaker_rejected_total` | counter | | calls rejected without reaching the downstream |
 //! | `circuit_breaker_slow_calls_total` | counter | | calls slower than the slow-call threshold |
+//! | `circuit_breaker_would_be_trips_total` | counter | | metrics-only mode: times a rule would have opened the breaker (once per episode) |
 //! | `circuit_breaker_state` | gauge | `state` | one-hot: 1 for the current state, 0 for the six others |
 //! | `circuit_breaker_failure_rate` | gauge | | failure rate over the sliding window, `0..=1`; only for breakers with a window |
 //! | `circuit_breaker_slow_call_rate` | gauge | | slow-call rate over the sliding window, `0..=1`; only for breakers with a window |
@@ -46,6 +47,8 @@ pub const CALLS: &str = "circuit_breaker_calls_total";
 pub const REJECTED: &str = "circuit_breaker_rejected_total";
 /// Calls slower than the slow-call threshold.
 pub const SLOW_CALLS: &str = "circuit_breaker_slow_calls_total";
+/// Times a trip rule fired in metrics-only mode, once per episode.
+pub const WOULD_BE_TRIPS: &str = "circuit_breaker_would_be_trips_total";
 /// One-hot state gauge, labelled by `state`.
 pub const STATE: &str = "circuit_breaker_state";
 /// Failure rate gauge.
@@ -61,6 +64,11 @@ pub fn describe_metrics() {
     describe_counter!(CALLS, Unit::Count, "Finished calls by outcome.");
     describe_counter!(REJECTED, Unit::Count, "Calls rejected by an open breaker.");
     describe_counter!(SLOW_CALLS, Unit::Count, "Calls slower than the threshold.");
+    describe_counter!(
+        WOULD_BE_TRIPS,
+        Unit::Count,
+        "Metrics-only mode: times a rule would have opened the breaker."
+    );
     describe_gauge!(
         STATE,
         "1 for the breaker's current state, 0 for the others."
@@ -113,6 +121,7 @@ impl CircuitBreaker {
         }
         counter!(REJECTED, "breaker" => name.to_owned()).absolute(metrics.rejected);
         counter!(SLOW_CALLS, "breaker" => name.to_owned()).absolute(metrics.slow_calls);
+        counter!(WOULD_BE_TRIPS, "breaker" => name.to_owned()).absolute(metrics.would_be_trips);
         if self.machine().has_window() {
             gauge!(FAILURE_RATE, "breaker" => name.to_owned()).set(metrics.failure_rate);
             gauge!(SLOW_CALL_RATE, "breaker" => name.to_owned()).set(metrics.slow_call_rate);

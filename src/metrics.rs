@@ -17,7 +17,9 @@ use crate::State;
 #[non_exhaustive]
 pub struct Metrics {
     /// The current state, as [`CircuitBreaker::state`](crate::CircuitBreaker::state)
-    /// reports it: `HalfOpen` once the open duration has elapsed, even before a call.
+    /// reports it: `HalfOpen` once the open duration has elapsed, even before a call;
+    /// `Open` once a half-open period has waited `half_open_max_wait` for its probes
+    /// (the next call reopens it and is rejected).
     pub state: State,
     /// Every call the breaker saw: admitted and finished, plus rejected.
     pub calls: u64,
@@ -39,12 +41,18 @@ pub struct Metrics {
     /// Slow-call rate in `0.0..=1.0`, over the window or the lifetime like
     /// `failure_rate`.
     pub slow_call_rate: f64,
-    /// The current run of consecutive failures while closed.
+    /// The current run of consecutive failures while closed (or in metrics-only mode).
     pub consecutive_failures: u32,
-    /// Half-open probes admitted and not finished.
+    /// Half-open probes admitted and not finished (0 once the half-open period timed
+    /// out: probes still running then are stale).
     pub probes_in_flight: u32,
     /// Number of state transitions so far.
     pub state_changes: u64,
+    /// Would-be trips in [metrics-only](crate::CircuitBreaker::metrics_only) mode: how
+    /// many times a trip rule fired where a normal breaker would have opened, counted
+    /// once per episode (a run of outcomes on which some rule fires) rather than once
+    /// per failure. 0 outside metrics-only mode.
+    pub would_be_trips: u64,
     /// When the latest failure was recorded.
     pub last_failure_at: Option<Instant>,
     /// When a recent success was recorded. Exact when the breaker reads the clock per
@@ -52,8 +60,11 @@ pub struct Metrics {
     /// success per thread so that the success path does not read the clock.
     pub last_success_at: Option<Instant>,
     /// How long the breaker has been in its current state (for a half-open state
-    /// reached by time alone: since the open duration ended).
+    /// reached by time alone: since the open duration ended; for a half-open period
+    /// that timed out, reported as open: since its `half_open_max_wait` deadline).
     pub time_in_state: Duration,
-    /// While open: time left until probing may begin; `None` once it may.
+    /// While open: time left until probing may begin; `None` once it may. For a
+    /// half-open period that timed out, reported as open: the open duration the next
+    /// call will start (it counts down only once a call reopens the breaker).
     pub retry_after: Option<Duration>,
 }

@@ -13,6 +13,8 @@
 //! (`half_open_max_wait` is an hour). For the same reason `state()`, which reports an
 //! ended open period as half-open, may read `HalfOpen` right after a trip:
 //! [`assert_opened`] accepts both, and the transition counts tell the periods apart.
+//! The models of the half-open timeout instead run on a paused Tokio clock (see
+//! [`PausedClock`]), which moves only when told to.
 //!
 //! [loom]: https://docs.rs/loom
 #![cfg(tcb_loom)]
@@ -25,6 +27,7 @@ use loom::thread;
 use tower_circuit_breaker::{CircuitBreaker, Config, State};
 
 const HOUR: Duration = Duration::from_secs(3_600);
+const SECOND: Duration = Duration::from_secs(1);
 
 fn breaker(consecutive: u32, permits: u32, successes: u32) -> CircuitBreaker {
     let config = Config::builder()
@@ -238,5 +241,142 @@ fn a_reset_racing_a_trip_always_ends_closed() {
         breaker.try_acquire().expect("closed admits").failure();
         assert_opened(&breaker);
         assert_eq!(breaker.metrics().state_changes, before + 1);
+    });
+}
+
+/// A paused Tokio clock for the models whose branches depend on time. Loom runs every
+/// thread of a model on the model's own OS thread, so once the model thread has entered
+/// the runtime, every thread reads this clock; it moves only on [`advance`], so every
+/// interleaving sees the same times. Enter it before building the breaker (whose clock
+/// origin is "now").
+///
+/// [`advance`]: PausedClock::advance
+struct PausedClock(tokio::runtime::Runtime);
+
+impl PausedClock {
+    fn new() -> PausedClock {
+        PausedClock(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("a paused runtime"),
+        )
+    }
+
+    fn advance(&self, by: Duration) {
+        self.0.block_on(tokio::time::advance(by));
+    }
+}
+
+/// Tripped at 0 s, half-open at 10 s with one probe (returned) running; two probe
+/// permits, a 10 s open duration and a 10 s max wait. On a [`PausedClock`].
+fn half_open_at_ten_seconds(
+    clock: &PausedClock,
+    successes: u32,
+) -> (CircuitBreaker, tower_circuit_breaker::Permit) {
+    let breaker = CircuitBreaker::new(
+        Config::builder()
+            .name("loom")
+            .consecutive_failures(1)
+            .open_duration(10 * SECOND)
+            .half_open_permits(2)
+            .half_open_successes(successes)
+            .half_open_max_wait(10 * SECOND)
+            .build()
+            .expect("valid config"),
+    );
+    breaker.try_acquire().expect("closed admits").failure();
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "the paused clock holds it open"
+    );
+    clock.advance(10 * SECOND);
+    let probe = breaker.try_acquire().expect("the open duration elapsed");
+    assert!(probe.is_probe());
+    (breaker, probe)
+}
+
+/// At the half-open deadline (20 s), a probe finishes with the success that closes the
+/// breaker while another thread asks for a permit, which is due to time the period out
+/// unless it sees the probe's progress. Exactly one of them ends the half-open period,
+/// and the call agrees with how it ended: rejected by the open period the timeout
+/// started (10 s), or admitted once the probe's progress or the close is seen. The
+/// probe's success is never applied to the new period.
+#[test]
+fn a_probe_finishing_as_half_open_times_out_ends_the_period_once() {
+    loom::model(|| {
+        let clock = PausedClock::new();
+        let _entered = clock.0.enter();
+        let (breaker, probe) = half_open_at_ten_seconds(&clock, 1);
+        clock.advance(10 * SECOND);
+        let finishing = thread::spawn(move || probe.success());
+        let calling = {
+            let breaker = breaker.clone();
+            thread::spawn(move || breaker.try_acquire())
+        };
+        finishing.join().unwrap();
+        let call = calling.join().unwrap();
+        let metrics = breaker.metrics();
+        assert_eq!(
+            metrics.state_changes, 3,
+            "closed -> open -> half-open, then one transition, not two"
+        );
+        match metrics.state {
+            State::Open => {
+                let open = call.expect_err("the call that timed the period out is rejected");
+                assert_eq!(
+                    (open.state, open.retry_after),
+                    (State::Open, Some(10 * SECOND))
+                );
+                assert_eq!(metrics.retry_after, Some(10 * SECOND));
+                assert_eq!(metrics.probes_in_flight, 0);
+            }
+            State::Closed => {
+                // Admitted as a probe of the period the success closed (stale), or as
+                // a closed call.
+                drop(call.expect("no timeout: the call is admitted"));
+                assert_eq!(breaker.state(), State::Closed, "a stale probe moved it");
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+    });
+}
+
+/// Past the half-open deadline, with a probe still running (hung) and a permit free,
+/// two threads ask for a permit: the period is reopened once, by whichever gets there
+/// first, and both are rejected by that open period; the hung probe's late failure
+/// then moves nothing.
+#[test]
+fn racing_calls_past_the_max_wait_reopen_once() {
+    loom::model(|| {
+        let clock = PausedClock::new();
+        let _entered = clock.0.enter();
+        let (breaker, hung) = half_open_at_ten_seconds(&clock, 2);
+        clock.advance(11 * SECOND);
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let breaker = breaker.clone();
+                thread::spawn(move || breaker.try_acquire().map(drop))
+            })
+            .collect();
+        for call in calls {
+            let open = call
+                .join()
+                .unwrap()
+                .expect_err("no probe after the max wait, though a permit is free");
+            assert_eq!(
+                (open.state, open.retry_after),
+                (State::Open, Some(10 * SECOND))
+            );
+        }
+        hung.failure();
+        let metrics = breaker.metrics();
+        assert_eq!(
+            (metrics.state, metrics.state_changes, metrics.retry_after),
+            (State::Open, 3, Some(10 * SECOND)),
+            "reopened once, and not again by the stale probe"
+        );
     });
 }

@@ -162,8 +162,25 @@ struct Model {
     in_flight: u32,
     probe_successes: u32,
     probe_progress_at: u64,
+    /// The open duration a timeout of the current half-open period starts (the
+    /// backoff's next one, fixed when the period began).
+    timeout_open_for: u64,
+    /// When the current state was entered.
+    entered_at: u64,
     rejected: u64,
     state_changes: u64,
+    /// Metrics-only: whether the current would-be trip episode was counted already.
+    would_trip_announced: bool,
+    would_be_trips: u64,
+}
+
+/// What a pure read of the breaker reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Reading {
+    state: State,
+    probes_in_flight: u32,
+    entered_at: u64,
+    retry_after: Option<u64>,
 }
 
 impl Model {
@@ -180,31 +197,57 @@ impl Model {
             in_flight: 0,
             probe_successes: 0,
             probe_progress_at: 0,
+            timeout_open_for: 0,
+            entered_at: 0,
             rejected: 0,
             state_changes: 0,
+            would_trip_announced: false,
+            would_be_trips: 0,
+        }
+    }
+
+    /// The open duration of the next trip: the backoff's (no jitter here).
+    fn next_open_for(&self) -> u64 {
+        let base = self.knobs.open_ms * MS;
+        if self.knobs.multiplier > 1 {
+            let factor = u64::from(self.knobs.multiplier).saturating_pow(self.trips);
+            base.saturating_mul(factor).min(self.knobs.max_ms * MS)
+        } else {
+            base
         }
     }
 
     fn enter(&mut self, to: State) {
+        self.entered_at = self.now;
         match to {
             State::Open => {
-                let base = self.knobs.open_ms * MS;
-                let nominal = if self.knobs.multiplier > 1 {
-                    let factor = u64::from(self.knobs.multiplier).saturating_pow(self.trips);
-                    base.saturating_mul(factor).min(self.knobs.max_ms * MS)
-                } else {
-                    base
-                };
+                self.open_until = self.now + self.next_open_for();
                 self.trips += 1;
-                self.open_until = self.now + nominal;
             }
             State::Closed => {
                 self.trips = 0;
                 self.restart_rules();
             }
-            State::HalfOpen => self.probe_progress_at = self.now,
+            State::HalfOpen => {
+                self.probe_progress_at = self.now;
+                self.timeout_open_for = self.next_open_for();
+            }
             _ => {}
         }
+        self.transitioned(to);
+    }
+
+    /// Half-open gave up on its probes: open from now, for the duration fixed when
+    /// half-open began.
+    fn time_out(&mut self) {
+        self.entered_at = self.now;
+        self.open_until = self.now + self.timeout_open_for;
+        self.trips += 1;
+        self.transitioned(State::Open);
+    }
+
+    fn transitioned(&mut self, to: State) {
+        self.would_trip_announced = false;
         self.state = to;
         self.generation += 1;
         self.in_flight = 0;
@@ -237,15 +280,16 @@ impl Model {
                     continue;
                 }
                 State::HalfOpen => {
+                    // The deadline first, whatever the free permits.
+                    let deadline = self.probe_deadline();
+                    if self.now >= deadline {
+                        self.time_out();
+                        continue;
+                    }
                     if self.in_flight < self.knobs.permits {
                         self.in_flight += 1;
                         Kind::Probe
                     } else {
-                        let deadline = self.probe_progress_at + self.knobs.max_wait_ms * MS;
-                        if self.now >= deadline {
-                            self.enter(State::Open);
-                            continue;
-                        }
                         self.rejected += 1;
                         return Err(Some(deadline - self.now));
                     }
@@ -255,6 +299,47 @@ impl Model {
                 kind,
                 generation: self.generation,
             });
+        }
+    }
+
+    fn probe_deadline(&self) -> u64 {
+        self.probe_progress_at + self.knobs.max_wait_ms * MS
+    }
+
+    /// The state as a pure read reports it, that is as the next call would find it: an
+    /// open period that has ended reads half-open (ready to probe), since its end; a
+    /// half-open period past its deadline reads open (the next call reopens it), since
+    /// the deadline, with the open duration that call will start.
+    fn read(&self) -> Reading {
+        match self.state {
+            State::Open if self.now < self.open_until => Reading {
+                state: State::Open,
+                probes_in_flight: 0,
+                entered_at: self.entered_at,
+                retry_after: Some(self.open_until - self.now),
+            },
+            State::Open => Reading {
+                state: State::HalfOpen,
+                probes_in_flight: 0,
+                entered_at: self.open_until,
+                retry_after: None,
+            },
+            State::HalfOpen if self.now >= self.probe_deadline() => Reading {
+                state: State::Open,
+                probes_in_flight: 0,
+                entered_at: self.probe_deadline(),
+                retry_after: Some(self.timeout_open_for),
+            },
+            _ => Reading {
+                state: self.state,
+                probes_in_flight: if self.state == State::HalfOpen {
+                    self.in_flight
+                } else {
+                    0
+                },
+                entered_at: self.entered_at,
+                retry_after: None,
+            },
         }
     }
 
@@ -283,12 +368,15 @@ impl Model {
                     let failures = self.window.iter().filter(|f| **f).count() as f64;
                     trip |= calls >= min && failures / f64::from(calls) >= rate;
                 }
-                if trip {
-                    if permit.kind == Kind::MetricsOnly {
-                        self.restart_rules();
-                    } else {
-                        self.enter(State::Open);
+                if permit.kind == Kind::MetricsOnly {
+                    // Counted once per episode of outcomes that fire a rule; an outcome
+                    // that fires none ends the episode. The rules keep their memory.
+                    if trip && !self.would_trip_announced {
+                        self.would_be_trips += 1;
                     }
+                    self.would_trip_announced = trip;
+                } else if trip {
+                    self.enter(State::Open);
                 }
             }
             Kind::Probe => match outcome {
@@ -398,49 +486,58 @@ fn run_against(real: Knobs, expected: Knobs, steps: Vec<Step>) -> Result<(), Str
             }
             let metrics = breaker.metrics();
             let observed = (
-                metrics.state,
-                metrics.probes_in_flight,
+                Reading {
+                    state: metrics.state,
+                    probes_in_flight: metrics.probes_in_flight,
+                    entered_at: model.now - metrics.time_in_state.as_nanos() as u64,
+                    retry_after: metrics.retry_after.map(|d| d.as_nanos() as u64),
+                },
                 metrics.consecutive_failures,
                 metrics.rejected,
                 metrics.state_changes,
+                metrics.would_be_trips,
             );
-            let in_flight = if model.state == State::HalfOpen {
-                model.in_flight
-            } else {
-                0
-            };
             let streak = if model.knobs.consecutive.is_some() {
                 model.streak
             } else {
                 0
             };
-            // A pure read reports an open period that has ended as half-open, ready to
-            // probe, before any call moves the breaker there.
-            let reported = if model.state == State::Open && model.now >= model.open_until {
-                State::HalfOpen
-            } else {
-                model.state
-            };
+            // A pure read reports time-driven transitions as due before any call makes
+            // them (see `Model::read`).
             let expected = (
-                reported,
-                in_flight,
+                model.read(),
                 streak,
                 model.rejected,
                 model.state_changes,
+                model.would_be_trips,
             );
             if observed != expected {
                 return Err(context!(
-                    "(state, probes, streak, rejected, changes) {observed:?} vs model {expected:?}"
+                    "(reading, streak, rejected, changes, would-be trips) {observed:?} vs model {expected:?}"
                 ));
             }
-            if let Some((_, _, _)) = model.knobs.rate {
-                if matches!(model.state, State::Closed | State::MetricsOnly)
-                    && metrics.window_calls != model.window.len() as u64
-                {
+            if breaker.state() != expected.0.state {
+                return Err(context!(
+                    "state() {:?} vs metrics().state {:?}",
+                    breaker.state(),
+                    expected.0.state
+                ));
+            }
+            if model.knobs.rate.is_some() && matches!(model.state, State::Closed | State::MetricsOnly)
+            {
+                // The window's rates, those that fired included (metrics-only keeps them).
+                let calls = model.window.len() as u64;
+                let failures = model.window.iter().filter(|f| **f).count() as u64;
+                let rate = if calls == 0 {
+                    0.0
+                } else {
+                    failures as f64 / calls as f64
+                };
+                if (metrics.window_calls, metrics.failure_rate) != (calls, rate) {
                     return Err(context!(
-                        "window calls {} vs model {}",
-                        metrics.window_calls,
-                        model.window.len()
+                        "window (calls, failure rate) {:?} vs model {:?}",
+                        (metrics.window_calls, metrics.failure_rate),
+                        (calls, rate)
                     ));
                 }
             }

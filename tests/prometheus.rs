@@ -121,6 +121,14 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
         value(&tripped, r#"circuit_breaker_rejected_total{breaker="db"}"#),
         1.0
     );
+    assert_eq!(
+        value(
+            &tripped,
+            r#"circuit_breaker_would_be_trips_total{breaker="db"}"#
+        ),
+        0.0,
+        "a real trip, not a metrics-only one"
+    );
     let failure_rate = value(&tripped, r#"circuit_breaker_failure_rate{breaker="db"}"#);
     assert!((failure_rate - 2.0 / 3.0).abs() < 1e-9, "{failure_rate}");
     assert_eq!(

@@ -1,11 +1,17 @@
 //! The state machine shared by every clone of a breaker.
 //!
 //! Hot paths are lock-free: admission is one atomic load of the [`Word`] (plus a clock
-//! read while open), a half-open permit is one CAS, and a closed-state success writes
-//! nothing here unless it ends a failure streak or a sliding window is configured.
-//! Transitions are rare; they are serialized by a mutex that is never held across an
-//! `.await` (nothing in this module is async), and each is published with a CAS that
-//! bumps the generation, so no transition can happen twice.
+//! read while open or half-open), a half-open permit is one CAS, and a closed-state
+//! success writes nothing here unless it ends a failure streak or a sliding window is
+//! configured. Transitions are rare; they are serialized by a mutex that is never held
+//! across an `.await` (nothing in this module is async), and each is published with a
+//! CAS that bumps the generation, so no transition can happen twice.
+//!
+//! Time-driven transitions (the end of an open period, a half-open period that waited
+//! `half_open_max_wait` for its probes) happen lazily, at the next admission, since no
+//! timer runs. Reads ([`StateMachine::observed_state`], [`StateMachine::snapshot`])
+//! report the state that admission would find without making any transition: an ended
+//! open period reads `HalfOpen`, a timed-out half-open period reads `Open`.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -234,6 +240,10 @@ pub(crate) enum OpenDuration {
     Backoff { floor: Option<Duration> },
     /// Exactly this long, not counted as a local trip (a remote open).
     Set(Duration),
+    /// A half-open period that timed out: open for the backoff's duration drawn when the
+    /// period began (see `StateMachine::timeout_open_for`), so that reads could report
+    /// it beforehand. Counts as a local trip.
+    TimedOut,
 }
 
 /// A transition that happened, for logging after the lock is released.
@@ -280,6 +290,16 @@ pub(crate) struct StateMachine {
     entered_at: AtomicU64,
     /// When half-open last made progress (entered, or a probe finished).
     probe_progress_at: AtomicU64,
+    /// The open duration (nanoseconds) a timeout of the current half-open period
+    /// starts, drawn from the backoff (with its jitter) when the period began, so that
+    /// reads can report it before any call makes the timeout happen.
+    timeout_open_for: AtomicU64,
+    /// Metrics-only: the period bits of the metrics-only period whose trip rules are
+    /// firing (its would-be trip was announced), 0 when none (see
+    /// [`note_would_be_trip`](Self::note_would_be_trip)).
+    would_trip_period: AtomicU64,
+    /// Metrics-only: would-be trips announced so far.
+    would_be_trips: AtomicU64,
     state_changes: AtomicU64,
     random: AtomicU64,
     pub(crate) config: Config,
@@ -300,6 +320,9 @@ impl StateMachine {
             open_until: AtomicU64::new(0),
             entered_at: AtomicU64::new(0),
             probe_progress_at: AtomicU64::new(0),
+            timeout_open_for: AtomicU64::new(0),
+            would_trip_period: AtomicU64::new(0),
+            would_be_trips: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             window,
             state_changes: AtomicU64::new(0),
@@ -330,10 +353,13 @@ impl StateMachine {
     /// The state as the next call would find it, without changing anything: an open
     /// period that has ended reads `HalfOpen` (the next call is admitted as a probe),
     /// unless another instance of the fleet holds the probe lease (then calls are still
-    /// rejected). Reads the clock only while open.
+    /// rejected). A half-open period that made no progress within `half_open_max_wait`
+    /// reads `Open`: the next call reopens the breaker and is rejected. Reads the clock
+    /// only while open or half-open.
     pub(crate) fn observed_state(&self) -> State {
         match self.state() {
             State::Open => self.observed_open_state(self.clock.now()),
+            State::HalfOpen if self.timed_out_half_open(self.clock.now()).is_some() => State::Open,
             state => state,
         }
     }
@@ -345,6 +371,23 @@ impl StateMachine {
         } else {
             State::Open
         }
+    }
+
+    /// When the current half-open period times out: `half_open_max_wait` after it last
+    /// made progress (began, or a probe finished).
+    #[inline]
+    fn probe_deadline(&self) -> Nanos {
+        self.probe_progress_at
+            .load(Acquire)
+            .saturating_add(to_nanos(self.config.half_open_max_wait))
+    }
+
+    /// For a stored half-open period at `now`: `None` while it has not timed out, else
+    /// its deadline and the open duration its timeout will start. A pure read; the
+    /// timeout itself happens at the next admission.
+    fn timed_out_half_open(&self, now: Nanos) -> Option<(Nanos, Nanos)> {
+        let deadline = self.probe_deadline();
+        (now >= deadline).then(|| (deadline, self.timeout_open_for.load(Acquire)))
     }
 
     /// Whether admission must note the start time (slow-call detection).
@@ -414,6 +457,15 @@ impl StateMachine {
                     continue;
                 }
                 State::HalfOpen => {
+                    // Checked before any free permit: once the probes made no progress
+                    // for `half_open_max_wait`, the period is over however many
+                    // permits are free (a hung probe holding one of several included).
+                    let now = self.clock.now();
+                    let deadline = self.probe_deadline();
+                    if now >= deadline {
+                        self.time_out_probes(word);
+                        continue;
+                    }
                     if u32::from(word.in_flight) < self.config.half_open_permits {
                         let taken = Word {
                             in_flight: word.in_flight + 1,
@@ -425,28 +477,6 @@ impl StateMachine {
                                 word.generation,
                             ));
                         }
-                        continue;
-                    }
-                    let now = self.clock.now();
-                    let deadline = self
-                        .probe_progress_at
-                        .load(Acquire)
-                        .saturating_add(to_nanos(self.config.half_open_max_wait));
-                    if now >= deadline {
-                        // A probe may finish between the check above and the lock:
-                        // re-check its progress there before giving up on the probes.
-                        let max_wait = to_nanos(self.config.half_open_max_wait);
-                        self.transition_if(
-                            word,
-                            State::Open,
-                            Reason::ProbeTimedOut,
-                            false,
-                            None,
-                            || {
-                                let progress = self.probe_progress_at.load(Acquire);
-                                self.clock.now() >= progress.saturating_add(max_wait)
-                            },
-                        );
                         continue;
                     }
                     return Admission::Rejected(Rejection::for_nanos(
@@ -543,28 +573,84 @@ impl StateMachine {
                 self.consecutive_failures.store(0, Relaxed);
             }
         }
+        let mut stats = None;
         if let Some(window) = &self.window {
-            let stats = window.record(now.unwrap_or(0), failure, slow);
-            trip = trip.or_else(|| self.rate_rule_fired(&stats));
+            let recorded = window.record(now.unwrap_or(0), failure, slow);
+            trip = trip.or_else(|| self.rate_rule_fired(&recorded));
+            stats = Some(recorded);
         }
-        if let Some(reason) = trip {
-            self.trip(Word::unpack(bits), state, reason, open_floor);
+        // `state` is a constant at each call site: the closed path keeps only its arm.
+        if state == State::MetricsOnly {
+            self.note_would_be_trip(generation, trip, stats);
+        } else if let Some(reason) = trip {
+            self.trip(Word::unpack(bits), reason, open_floor);
         }
     }
 
     #[inline(never)]
-    fn trip(&self, word: Word, state: State, reason: Reason, open_floor: Option<Duration>) {
-        if state == State::MetricsOnly {
-            // Restart the rules as a trip would, so a long outage logs once per
-            // would-be trip instead of once per failure.
-            self.restart_rules();
-            tracing::info!(
-                breaker = %self.config.name,
-                %reason,
-                "circuit breaker would open (metrics-only mode)"
-            );
-        } else {
-            self.transition_if(word, State::Open, reason, false, open_floor, || true);
+    fn trip(&self, word: Word, reason: Reason, open_floor: Option<Duration>) {
+        self.transition_if(word, State::Open, reason, false, open_floor, || true);
+    }
+
+    /// Metrics-only: notes whether a trip rule fired (`Some`) or not (`None`) on an
+    /// outcome of the metrics-only period of `generation`. The rules are not restarted,
+    /// so the metrics keep showing the streak and the rates that fired.
+    ///
+    /// A would-be trip *episode* is a run of counted outcomes on each of which some rule
+    /// fires; it ends at the first counted outcome on which none does (ignored outcomes
+    /// neither extend nor end it), and with the period. The first outcome of an episode
+    /// logs the would-be trip, counts it in the metrics and sends
+    /// [`Event::WouldBeTrip`]: a long outage is one would-be trip, not one per failure.
+    /// Writes nothing shared unless an episode starts or ends.
+    #[inline(never)]
+    fn note_would_be_trip(
+        &self,
+        generation: u32,
+        fired: Option<Reason>,
+        window: Option<WindowStats>,
+    ) {
+        // Tagged with the period, so that an episode of an earlier metrics-only period
+        // (or a stale outcome of one) never silences this one.
+        let period = Word::period(State::MetricsOnly, generation);
+        let Some(reason) = fired else {
+            if self.would_trip_period.load(Acquire) == period {
+                // Re-armed: the next firing starts a new episode.
+                let _ = self
+                    .would_trip_period
+                    .compare_exchange(period, 0, AcqRel, Acquire);
+            }
+            return;
+        };
+        if self.would_trip_period.load(Acquire) == period
+            || self.would_trip_period.swap(period, AcqRel) == period
+        {
+            return; // the episode was announced already
+        }
+        self.announce_would_be_trip(reason, window);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn announce_would_be_trip(&self, reason: Reason, window: Option<WindowStats>) {
+        self.would_be_trips.fetch_add(1, Relaxed);
+        let name = &self.config.name;
+        tracing::info!(
+            breaker = &**name,
+            %reason,
+            consecutive_failures = self
+                .config
+                .consecutive_failures
+                .map(|_| self.consecutive_failures.load(Acquire)),
+            failure_rate = window.map(|window| window.failure_rate()),
+            slow_call_rate = window.map(|window| window.slow_rate()),
+            window_calls = window.map(|window| window.calls),
+            "circuit breaker would open (metrics-only mode)"
+        );
+        if self.events.is_listening() {
+            self.events.emit(|| Event::WouldBeTrip {
+                name: Arc::clone(name),
+                reason,
+            });
         }
     }
 
@@ -656,6 +742,42 @@ impl StateMachine {
         }
     }
 
+    /// Reopens the half-open period `from` because its probes made no progress within
+    /// `half_open_max_wait`, unless another thread moved on from it first or a probe
+    /// finished meanwhile.
+    #[cold]
+    #[inline(never)]
+    fn time_out_probes(&self, from: Word) {
+        // Callers that lost the race see it without queueing on the lock.
+        if !self.word().same_period(from) {
+            return;
+        }
+        let done = {
+            let mut log = self.lock_transitions();
+            let current = self.word();
+            // A probe may have finished between the caller's check and the lock:
+            // re-reading the deadline here sees its progress (published before its
+            // slot is returned), so a probe that just finished is not given up on. One
+            // that finishes after this check is too late: its slot goes with the
+            // period, and a close it would make finds the period over once it gets
+            // the lock (outside observers cannot tell it from a probe finishing
+            // after the timeout).
+            let deadline = self.probe_deadline();
+            if !current.same_period(from) || self.clock.now() < deadline {
+                return;
+            }
+            self.enter_for(
+                &mut log,
+                current,
+                State::Open,
+                Reason::ProbeTimedOut,
+                false,
+                OpenDuration::TimedOut,
+            )
+        };
+        self.announce(&done);
+    }
+
     /// Moves from `from` (state and generation) to `to`. Returns the new generation, or
     /// `None` if another thread already moved on from `from`.
     fn transition(&self, from: Word, to: State, reason: Reason, take_probe: bool) -> Option<u32> {
@@ -745,15 +867,15 @@ impl StateMachine {
                 let duration = match open {
                     OpenDuration::Set(duration) => duration,
                     OpenDuration::Backoff { floor } => {
-                        let duration = self.config.open_backoff.open_duration(
-                            self.config.open_duration,
-                            log.consecutive_trips,
-                            self.next_unit_random(),
-                        );
+                        let duration = self.next_open_duration(log);
                         log.consecutive_trips = log.consecutive_trips.saturating_add(1);
                         // A floor (a failed response's `Retry-After`) lengthens this
                         // period only; the backoff goes on from the configured durations.
                         floor.map_or(duration, |floor| duration.max(floor))
+                    }
+                    OpenDuration::TimedOut => {
+                        log.consecutive_trips = log.consecutive_trips.saturating_add(1);
+                        Duration::from_nanos(self.timeout_open_for.load(Acquire))
                     }
                 };
                 self.open_until
@@ -769,7 +891,12 @@ impl StateMachine {
                 log.consecutive_trips = 0;
                 self.restart_rules();
             }
-            State::HalfOpen => self.probe_progress_at.store(now, Release),
+            State::HalfOpen => {
+                self.probe_progress_at.store(now, Release);
+                // Drawn now, so that reads can tell how long a timeout would reopen for.
+                let reopen = self.next_open_duration(log);
+                self.timeout_open_for.store(to_nanos(reopen), Release);
+            }
             State::ForcedOpen | State::ForcedClosed | State::Disabled | State::MetricsOnly => {}
         }
         self.entered_at.store(now, Release);
@@ -841,6 +968,15 @@ impl StateMachine {
         self.changed.notify_waiters();
     }
 
+    /// The open duration of the next local trip: the backoff's, with its jitter drawn.
+    fn next_open_duration(&self, log: &TransitionLog) -> Duration {
+        self.config.open_backoff.open_duration(
+            self.config.open_duration,
+            log.consecutive_trips,
+            self.next_unit_random(),
+        )
+    }
+
     /// Clears the trip rules' memory: the failure streak and the window.
     fn restart_rules(&self) {
         self.consecutive_failures.store(0, Release);
@@ -886,29 +1022,47 @@ impl StateMachine {
         }
     }
 
-    /// Read-only view for metrics snapshots.
     /// Read-only view for metrics snapshots, with the state as
     /// [`observed_state`](Self::observed_state) reports it: an ended open period is
-    /// `HalfOpen`, entered when the period ended, with no `retry_after`.
+    /// `HalfOpen`, entered when the period ended, with no `retry_after`; a timed-out
+    /// half-open period is `Open`, entered at its deadline, with the open duration the
+    /// next call will start as `retry_after` and no probes in flight (those still
+    /// running are stale).
     pub(crate) fn snapshot(&self, now: Nanos) -> MachineSnapshot {
         let word = self.word();
-        let (mut state, mut entered_at, mut retry_after) =
-            (word.state, self.entered_at.load(Acquire), None);
-        if word.state == State::Open {
-            let until = self.open_until.load(Acquire);
-            state = self.observed_open_state(now);
-            if state == State::Open {
-                retry_after = Some(Duration::from_nanos(until.saturating_sub(now)));
-            } else {
-                entered_at = until;
+        let (mut state, mut entered_at, mut retry_after, mut probes_in_flight) = (
+            word.state,
+            self.entered_at.load(Acquire),
+            None,
+            u32::from(word.in_flight),
+        );
+        match word.state {
+            State::Open => {
+                let until = self.open_until.load(Acquire);
+                state = self.observed_open_state(now);
+                if state == State::Open {
+                    retry_after = Some(Duration::from_nanos(until.saturating_sub(now)));
+                } else {
+                    entered_at = until;
+                }
             }
+            State::HalfOpen => {
+                if let Some((deadline, open_for)) = self.timed_out_half_open(now) {
+                    state = State::Open;
+                    entered_at = deadline;
+                    retry_after = Some(Duration::from_nanos(open_for));
+                    probes_in_flight = 0;
+                }
+            }
+            _ => {}
         }
         MachineSnapshot {
             state,
-            probes_in_flight: u32::from(word.in_flight),
+            probes_in_flight,
             window: self.window.as_ref().map(|window| window.stats(now)),
             consecutive_failures: self.consecutive_failures.load(Acquire),
             state_changes: self.state_changes.load(Acquire),
+            would_be_trips: self.would_be_trips.load(Acquire),
             entered_at,
             retry_after,
         }
@@ -923,6 +1077,7 @@ pub(crate) struct MachineSnapshot {
     pub(crate) window: Option<WindowStats>,
     pub(crate) consecutive_failures: u32,
     pub(crate) state_changes: u64,
+    pub(crate) would_be_trips: u64,
     pub(crate) entered_at: Nanos,
     pub(crate) retry_after: Option<Duration>,
 }
