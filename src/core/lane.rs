@@ -372,6 +372,20 @@ impl Lanes {
             .map(|lane| &lane.counters)
     }
 
+    /// Whether a [`Permit`] of this breaker is out (a call in flight, or a permit not
+    /// yet reported). No counter of its own: each permit holds its lane's `Arc`, so a
+    /// lane with a permit out has more than the one reference its slot holds. Acquire:
+    /// a caller that finds every permit gone also sees what they recorded (a trip).
+    pub(crate) fn has_permits_out(&self) -> bool {
+        let out = self
+            .slots
+            .iter()
+            .filter_map(OnceLock::get)
+            .any(|lane| Arc::strong_count(lane) > 1);
+        std::sync::atomic::fence(Acquire);
+        out
+    }
+
     /// How many lanes there may be.
     #[cfg(test)]
     pub(crate) fn slots(&self) -> usize {
