@@ -37,17 +37,18 @@ pub fn router(registry: Registry) -> Router {
         .with_state(registry)
 }
 
-#[allow(dead_code)] // the test reuses `router` and `health` without `main`
+// tests/examples/health_endpoint.rs runs this example and checks its report.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let registry = Registry::new();
     let config = Config::builder()
         .consecutive_failures(1)
-        .open_duration(Duration::from_secs(30))
+        .open_duration(Duration::from_secs(3_600))
         .build()?;
-    registry.get_or_insert("users", config.clone());
+    let users = registry.get_or_insert("users", config.clone());
+    users.try_acquire()?.success(); // green
     let inventory = registry.get_or_insert("inventory", config);
-    inventory.try_acquire()?.failure(); // trips: the report shows it red
+    inventory.try_acquire()?.failure(); // trips: the report shows it red for an hour
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "0".to_owned());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;

@@ -36,7 +36,6 @@ pub fn router(scrape_state: Scrape) -> Router {
         .with_state(scrape_state)
 }
 
-#[allow(dead_code)] // the test reuses `router` without `main`
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let recorder = PrometheusBuilder::new().build_recorder();

@@ -9,13 +9,22 @@ pub struct Args {
     pub rps: u32,
     pub seed: u64,
     pub svg: Option<String>,
+    /// Simulate the backend in-process on a paused Tokio clock instead of serving it.
+    pub paused: bool,
+    /// Print the results as one JSON object instead of the tables.
+    pub json: bool,
 }
 
-pub const USAGE: &str = "usage: flaky_backend [--duration SECS] [--rps N] [--seed N] [--svg PATH]
+pub const USAGE: &str =
+    "usage: flaky_backend [--duration SECS] [--rps N] [--seed N] [--svg PATH] [--paused] [--json]
   --duration SECS  length of the run, 4 to 55 seconds (default 24)
   --rps N          requests per second through each stack, 1 to 2000 (default 100)
   --seed N         seed of the backend's errors and the retry jitter (default 1)
-  --svg PATH       also write a timeline chart (latency and breaker state) as SVG";
+  --svg PATH       also write a timeline chart (latency and breaker state) as SVG
+  --paused         simulate the backend in-process on a paused Tokio clock: no HTTP,
+                   no waiting, the same results for the same seed
+  --json           print the settings, the statistics, the transitions and every
+                   request as one JSON object instead of the tables";
 
 /// Parses the flags (without the program name). `Err` holds the problem, or is empty
 /// when `--help` was asked for.
@@ -25,13 +34,22 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String
         rps: 100,
         seed: 1,
         svg: None,
+        paused: false,
+        json: false,
     };
     while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        if !["--duration", "--rps", "--seed", "--svg"].contains(&flag.as_str()) {
-            return Err(format!("unknown flag `{flag}`"));
+        match flag.as_str() {
+            "--help" | "-h" => return Err(String::new()),
+            "--paused" => {
+                parsed.paused = true;
+                continue;
+            }
+            "--json" => {
+                parsed.json = true;
+                continue;
+            }
+            "--duration" | "--rps" | "--seed" | "--svg" => {}
+            _ => return Err(format!("unknown flag `{flag}`")),
         }
         let value = args
             .next()

@@ -1,8 +1,7 @@
-//! The flaky-backend scenario, shared by `examples/flaky_backend.rs` (a real HTTP backend
-//! on 127.0.0.1) and `tests/flaky_backend.rs` (the same backend simulated in paused Tokio
-//! time): the backend's phases, the three client stacks, the load generator, and the
-//! report's raw data (see `report.rs` for the tables).
-#![allow(dead_code)] // each user (example, test) needs a different part
+//! The flaky-backend scenario of `examples/flaky_backend.rs`, against a real HTTP backend
+//! on 127.0.0.1 or (`--paused`) the same backend simulated in paused Tokio time: the
+//! backend's phases, the three client stacks, the load generator, and the report's raw
+//! data (see `report.rs` for the tables).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

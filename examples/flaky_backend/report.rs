@@ -1,5 +1,4 @@
 //! The flaky-backend report: per-phase statistics of each stack and the text tables.
-#![allow(dead_code)] // each user (example, test) needs a different part
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! A counting global allocator for the allocation tests (counted, not timed). It records
 //! allocations made by the current thread while counting is switched on, so other test
-//! threads do not disturb the numbers. Include it with
-//! `#[path = "support/counting_allocator.rs"] mod counting_allocator;`: it installs
+//! threads (other tests of the same binary included) do not disturb the numbers.
+//! Include it in a binary's `main.rs` with
+//! `#[path = "../support/counting_allocator.rs"] mod counting_allocator;`: it installs
 //! itself as the test binary's global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};

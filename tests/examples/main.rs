@@ -1,0 +1,13 @@
+//! The examples, tested by running their binaries (`target/<profile>/examples/<name>`,
+//! built by `cargo test`, or here on demand; see `support::example`): the flaky-backend
+//! demo in paused Tokio time and over real HTTP, and the health endpoint.
+//!
+//! `cargo test --test examples`
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod demo;
+mod flaky_backend;
+mod flaky_backend_http;
+mod health_endpoint;
