@@ -39,7 +39,9 @@ use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
 
-use crate::{CircuitBreaker, Registry, State};
+use crate::breaker::CircuitBreaker;
+use crate::registry::Registry;
+use crate::state::State;
 
 /// Finished calls by `outcome`.
 pub const CALLS: &str = "circuit_breaker_calls_total";
@@ -92,7 +94,9 @@ fn set_state(name: &str, current: State) {
     }
 }
 
-/// Pushes one transition: the transitions counter and the state gauge.
+/// Pushes one transition: the transitions counter and the state gauge. Installed as
+/// the state machine's transition observer by every breaker built (see
+/// `core::observer`), so transitions are pushed as they happen.
 pub(crate) fn transition(name: &str, from: State, to: State) {
     counter!(
         TRANSITIONS,
@@ -122,7 +126,7 @@ impl CircuitBreaker {
         counter!(REJECTED, "breaker" => name.to_owned()).absolute(metrics.rejected);
         counter!(SLOW_CALLS, "breaker" => name.to_owned()).absolute(metrics.slow_calls);
         counter!(WOULD_BE_TRIPS, "breaker" => name.to_owned()).absolute(metrics.would_be_trips);
-        if self.machine().has_window() {
+        if self.has_window() {
             gauge!(FAILURE_RATE, "breaker" => name.to_owned()).set(metrics.failure_rate);
             gauge!(SLOW_CALL_RATE, "breaker" => name.to_owned()).set(metrics.slow_call_rate);
         }

@@ -65,6 +65,12 @@
 //! | `metrics` | `export`: counters, rates and a one-hot state gauge through the `metrics` facade |
 //! | `serde` | configuration files: `Config` and `RegistryConfig` from TOML, JSON or YAML |
 //! | `redis` | `fleet`: breaker state shared by the instances of a service through Redis |
+//!
+//! Each feature brings in one optional dependency and is named after it, as is the
+//! convention for Rust crates (`serde`, `metrics`, `redis`, ...), so the name says which
+//! crate a build pulls in; the table says what it turns on. The retry policy, the
+//! fallback and the keyed breakers are not features: they need nothing beyond `tower`
+//! and `tokio`, which the breaker needs anyway, and cost nothing unless used.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -82,19 +88,17 @@ mod event;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod export;
-#[cfg(feature = "serde")]
-mod file_config;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod fleet;
-mod future;
 mod health;
 mod keyed;
-mod layer;
+mod lock;
 mod metrics;
+mod middleware;
+mod random;
 mod registry;
 pub mod retry;
-mod service;
 mod state;
 
 pub mod fallback;
@@ -111,28 +115,28 @@ pub mod tower_http;
 pub use crate::breaker::CircuitBreaker;
 pub use crate::classify::EveryErrorFails;
 pub use crate::classify::{Classify, ClassifyFn, DefaultClassifier, Outcome};
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use crate::config::RegistryConfig;
 pub use crate::config::{
     Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN, MAX_TIME_BUCKETS,
 };
-pub use crate::core::Permit;
-pub use crate::core::TransitionReason;
+pub use crate::core::permit::Permit;
+pub use crate::core::reason::TransitionReason;
 pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
 pub use crate::event::Event;
 pub use crate::fallback::{Fallback, FallbackFuture, FallbackLayer};
-#[cfg(feature = "serde")]
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub use crate::file_config::RegistryConfig;
-pub use crate::future::ResponseFuture;
 pub use crate::health::{BreakerHealth, HealthReport};
 pub use crate::keyed::{
     KeyedCircuitBreakerLayer, KeyedCircuitBreakerService, KeyedCircuitBreakers,
     KeyedCircuitBreakersBuilder,
 };
-pub use crate::layer::CircuitBreakerLayer;
 pub use crate::metrics::Metrics;
+pub use crate::middleware::future::ResponseFuture;
+pub use crate::middleware::layer::CircuitBreakerLayer;
+pub use crate::middleware::service::CircuitBreakerService;
 pub use crate::registry::Registry;
 pub use crate::retry::RetryPolicy;
-pub use crate::service::CircuitBreakerService;
 pub use crate::state::{Health, State};
 
 /// The README's examples, compiled and run as doc tests.

@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::broadcast;
 
-use crate::Event;
+use crate::event::Event;
 
 /// Events buffered per receiver before the oldest are overwritten.
 pub(crate) const EVENT_CAPACITY: usize = 1024;
@@ -69,9 +69,7 @@ impl EventHub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // The mutex guards no data, so a poisoned lock is as good as any.
-        self.subscriptions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock::unpoisoned(self.subscriptions.lock())
     }
 }
 

@@ -1,21 +1,49 @@
-//! The breaker itself, independent of Tower.
+//! The breaker itself, independent of Tower. Reached from the rest of the crate through
+//! one door, `CircuitBreaker` (`src/breaker/`): the Tower glue and the fleet sync hold
+//! core's values (tickets, rejections, permits) but never its state machine.
 //!
-//! - [`word`]: the packed atomic state word (state, probes in flight, probe successes,
-//!   generation) that every admission decision reads with one load.
-//! - [`window`]: lock-free count and time sliding windows.
-//! - [`machine`]: the state machine: admission, outcome recording, transitions.
-//! - [`sync`]: std's atomics and mutex, or loom's under `--cfg tcb_loom`.
+//! # Glossary
+//!
+//! - **Word** ([`word::Word`]): the breaker's state packed into one `u64` (state,
+//!   probes in flight, probe successes, generation). Admission reads it with one load;
+//!   every change to it is one CAS.
+//! - **Ticket** ([`admission::Ticket`]): an admitted call's identity, the word's period
+//!   bits (state and generation) at admission; one `u64`. A call whose ticket is no
+//!   longer current judged a period that has ended and moves nothing.
+//! - **Permit** ([`permit::Permit`], public): what a call carries from admission to its
+//!   outcome: its lane, its ticket, when it started, and whether its outcome was
+//!   recorded. Dropped unreported, it records the outcome itself.
+//! - **Lane** ([`lane::Lane`]): one stripe of a breaker's call counters, created by
+//!   the first thread whose slot maps to it, so that calls on different threads write
+//!   different cache lines (threads share lanes only when there are more of them than
+//!   lanes).
+//!
+//! # Modules
+//!
+//! Imports run one way, down this list: a module uses only those below it, and the
+//! crate's leaf modules (`state`, `classify`, `clock`, `config`, `event`, `error`,
+//! `random`); nothing above `core` (the door, the middleware, the fleet, the export).
+//!
+//! - [`permit`]: the permit and its constructors.
+//! - [`lane`]: striped per-thread counters; counts rejections.
+//! - [`machine`]: the state machine: admission, outcome recording and trip rules,
+//!   transitions, announcing, the fleet's hooks.
+//! - [`observer`]: the hook through which transitions reach the metrics export.
 //! - [`events`]: the event fan-out to subscribers, one relaxed load when nobody
 //!   listens.
-//! - [`lane`]: striped per-thread counters, so the closed success path writes no shared
-//!   cache line, and [`Permit`], the ticket a call carries from admission to outcome.
+//! - [`window`]: lock-free count and time sliding windows.
+//! - [`admission`]: what admission hands out: tickets, rejections, permit kinds.
+//! - [`reason`]: why a breaker changed state ([`reason::TransitionReason`]).
+//! - [`word`]: the packed state word.
+//! - [`sync`]: std's atomics and mutex, or loom's under `--cfg tcb_loom`.
 
+pub(crate) mod admission;
 pub(crate) mod events;
 pub(crate) mod lane;
 pub(crate) mod machine;
+pub(crate) mod observer;
+pub(crate) mod permit;
+pub(crate) mod reason;
 pub(crate) mod sync;
 pub(crate) mod window;
 pub(crate) mod word;
-
-pub use lane::Permit;
-pub use machine::Reason as TransitionReason;

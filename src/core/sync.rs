@@ -3,7 +3,7 @@
 //! Normally std's. Built with `RUSTFLAGS="--cfg tcb_loom"`, they are [loom]'s model-checked
 //! versions instead (the cfg has the crate's own name because `--cfg loom` would also
 //! switch Tokio's internals to loom and drop `tokio::net`, which the dev-dependencies
-//! need), so that `tests/loom.rs` can explore every interleaving of the
+//! need), so that `tests/loom/main.rs` can explore every interleaving of the
 //! concurrent paths (admission, outcome recording, transitions). Only what carries the
 //! breaker's state goes through here; thread-slot bookkeeping stays on std.
 //!

@@ -7,7 +7,7 @@
 //! wraps after 2^24 transitions: a call outstanding across that many (hours of a
 //! breaker flapping every millisecond) would be taken for current.
 
-use crate::State;
+use crate::state::State;
 
 const GENERATION_MASK: u32 = 0x00FF_FFFF;
 

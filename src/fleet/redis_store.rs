@@ -1,6 +1,6 @@
 //! [`RedisStore`]: a [`StateStore`] in Redis.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -8,7 +8,8 @@ use redis::{AsyncConnectionConfig, Client, FromRedisValue, Pipeline};
 
 use super::store::{FleetState, Record, StateStore, StoreError, StoreFuture};
 use super::FleetError;
-use crate::ConfigError;
+use crate::error::ConfigError;
+use crate::lock::unpoisoned;
 
 /// A [`StateStore`] in Redis, through the `redis` crate's async multiplexed connection.
 ///
@@ -145,9 +146,7 @@ impl RedisStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
         // Never held across an await; a poisoned lock still holds a valid Option.
-        self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        unpoisoned(self.connection.lock())
     }
 
     async fn publish_record(&self, name: &str, record: &Record) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::BoxError;
+use crate::error::BoxError;
 
 /// The future a [`StateStore`] method returns. Boxed so the trait is object-safe; the
 /// store is only called from the background sync task, never per request.

@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::store::{FleetState, Record, StateStore, StoreError};
-use crate::core::machine::StateMachine;
-use crate::{CircuitBreaker, ConfigError, State, TransitionReason};
+use crate::breaker::{CircuitBreaker, TransitionReason};
+use crate::error::ConfigError;
+use crate::state::State;
 
 /// Shares breakers' state through a [`StateStore`]: the options, and
 /// [`sync`](Fleet::sync) to start syncing a breaker. See the [module docs](super) for
@@ -146,7 +147,6 @@ impl<S: StateStore> Fleet<S> {
         let connected = Arc::new(AtomicBool::new(false));
         let syncer = Syncer {
             store: Arc::clone(&self.store),
-            machine: Arc::clone(breaker.machine()),
             breaker: breaker.clone(),
             rejected_seen: 0,
             name: breaker.name().to_owned(),
@@ -203,8 +203,8 @@ impl Drop for FleetSync {
 /// The sync task's state.
 struct Syncer<S> {
     store: Arc<S>,
-    machine: Arc<StateMachine>,
-    /// For its rejection count: the demand for a probe.
+    /// The breaker synced, steered through its fleet hooks; its rejection count is the
+    /// demand for a probe.
     breaker: CircuitBreaker,
     /// The rejection count at the last poll.
     rejected_seen: u64,
@@ -229,7 +229,7 @@ struct Syncer<S> {
 
 /// Opens the probe gate when the task ends (its handle dropped, or the runtime shut
 /// down): without a sync, the breaker probes on its own again.
-struct OpenGateOnDrop(Arc<StateMachine>);
+struct OpenGateOnDrop(CircuitBreaker);
 
 impl Drop for OpenGateOnDrop {
     fn drop(&mut self) {
@@ -239,14 +239,13 @@ impl Drop for OpenGateOnDrop {
 
 impl<S: StateStore> Syncer<S> {
     async fn run(mut self, poll_interval: Duration) {
-        let _gate = OpenGateOnDrop(Arc::clone(&self.machine));
-        let changed = Arc::clone(&self.machine.changed);
+        let _gate = OpenGateOnDrop(self.breaker.clone());
         let mut tick = tokio::time::interval(poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut poll = true;
         loop {
             // Registered before looking, so a transition during the step is not missed.
-            let notified = Arc::clone(&changed).notified_owned();
+            let notified = self.breaker.changed();
             tokio::pin!(notified);
             notified.as_mut().enable();
             self.step(poll).await;
@@ -282,7 +281,7 @@ impl<S: StateStore> Syncer<S> {
 
     /// Notes a local transition that the fleet should hear about.
     fn observe_local(&mut self) {
-        let (state, generation, reason) = self.machine.last_transition();
+        let (state, generation, reason) = self.breaker.last_transition();
         if self.seen_generation == Some(generation) {
             return;
         }
@@ -303,12 +302,12 @@ impl<S: StateStore> Syncer<S> {
         let Some(reason) = self.pending else {
             return true;
         };
-        let state = match self.machine.open_remaining() {
+        let state = match self.breaker.open_remaining() {
             Some(open_for) => FleetState::Open {
                 open_for,
                 reason: reason.to_string(),
             },
-            None if self.machine.state() == State::Closed => FleetState::Closed,
+            None if self.breaker.stored_state() == State::Closed => FleetState::Closed,
             None => {
                 // Half-open or an operator override: nothing the fleet shares.
                 self.pending = None;
@@ -340,9 +339,9 @@ impl<S: StateStore> Syncer<S> {
     fn learn(&mut self, record: Option<Record>) {
         let resync = std::mem::take(&mut self.resync);
         let Some(record) = record else {
-            if resync && self.machine.state() == State::Open && self.pending.is_none() {
+            if resync && self.breaker.stored_state() == State::Open && self.pending.is_none() {
                 // The store lost the fleet's open (e.g. Redis restarted): restore it.
-                let (_, _, reason) = self.machine.last_transition();
+                let (_, _, reason) = self.breaker.last_transition();
                 self.pending = Some(reason.unwrap_or(TransitionReason::Remote));
             }
             return;
@@ -356,12 +355,12 @@ impl<S: StateStore> Syncer<S> {
         self.last_seen = Some(key);
         match record.state {
             FleetState::Open { open_for, reason } => {
-                if self.machine.open_remote(open_for) {
+                if self.breaker.open_remote(open_for) {
                     tracing::info!(breaker = %self.name, %reason, ?open_for, "opened by the fleet");
                 }
             }
             FleetState::Closed => {
-                if self.machine.close_remote() {
+                if self.breaker.close_remote() {
                     tracing::info!(breaker = %self.name, "closed by the fleet");
                 }
             }
@@ -375,10 +374,10 @@ impl<S: StateStore> Syncer<S> {
         let rejected = self.breaker.metrics().rejected;
         let demand = rejected > self.rejected_seen;
         self.rejected_seen = rejected;
-        let (state, generation, _) = self.machine.last_transition();
+        let (state, generation, _) = self.breaker.last_transition();
         let due = demand
             && state == State::Open
-            && self.machine.open_remaining() == Some(Duration::ZERO)
+            && self.breaker.open_remaining() == Some(Duration::ZERO)
             && self.lease_generation != Some(generation);
         if !due || self.connected != Some(true) {
             return;
@@ -400,12 +399,12 @@ impl<S: StateStore> Syncer<S> {
     /// Shuts the probe gate while the fleet decides who probes: the breaker is open,
     /// the store reachable, and this instance does not hold the lease for this period.
     fn update_gate(&self) {
-        let (state, generation, _) = self.machine.last_transition();
+        let (state, generation, _) = self.breaker.last_transition();
         let shut = self.connected == Some(true)
             && state == State::Open
             && self.lease_generation != Some(generation);
-        if self.machine.probe_gate_shut() != shut {
-            self.machine.set_probe_gate(shut);
+        if self.breaker.probe_gate_shut() != shut {
+            self.breaker.set_probe_gate(shut);
         }
     }
 

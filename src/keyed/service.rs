@@ -6,8 +6,10 @@ use std::task::{Context, Poll};
 
 use tower::Service;
 
+use crate::classify::{Classify, DefaultClassifier};
+use crate::error::Error;
 use crate::keyed::KeyedCircuitBreakers;
-use crate::{Classify, DefaultClassifier, Error, ResponseFuture};
+use crate::middleware::future::ResponseFuture;
 
 /// A service whose requests are each guarded by the breaker of their key. Build it
 /// with [`KeyedCircuitBreakerLayer`](crate::KeyedCircuitBreakerLayer).

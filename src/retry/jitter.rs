@@ -1,38 +1,11 @@
-//! A tiny seeded pseudo-random generator for backoff jitter.
-//!
-//! Jitter needs spread, not cryptographic quality, so a SplitMix64 generator (one `u64` of
-//! state, a handful of arithmetic instructions per draw) replaces a `rand` dependency.
+//! Per-request generators for the retry policy's jitter, from the crate's one
+//! generator, [`SplitMix64`] (see `crate::random`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// SplitMix64: a full-period 64-bit generator with good statistical mixing.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SplitMix64 {
-    state: u64,
-}
-
-const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
-impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform sample in `[0, 1)`.
-    pub(crate) fn next_unit(&mut self) -> f64 {
-        // The top 53 bits fill an f64 mantissa exactly.
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+pub(crate) use crate::random::SplitMix64;
+use crate::random::GOLDEN_GAMMA;
 
 /// Hands out independent generators, one per request, from one seed.
 ///
@@ -74,17 +47,6 @@ impl Seeds {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn samples_are_in_the_unit_interval_and_spread() {
-        let mut rng = SplitMix64::new(7);
-        let samples: Vec<f64> = (0..10_000).map(|_| rng.next_unit()).collect();
-        assert!(samples.iter().all(|u| (0.0..1.0).contains(u)));
-        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-        assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
-        let low = samples.iter().filter(|u| **u < 0.1).count();
-        assert!((800..1200).contains(&low), "{low} samples below 0.1");
-    }
 
     #[test]
     fn a_seed_replays_and_requests_differ() {

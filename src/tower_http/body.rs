@@ -7,7 +7,9 @@ use ::tower_http::classify::ClassifyEos;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::{Outcome, Permit};
+use crate::breaker::Permit;
+
+use crate::classify::Outcome;
 
 pin_project! {
     /// A response body that carries its call's [`Permit`] until the end of stream,

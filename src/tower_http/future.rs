@@ -9,9 +9,11 @@ use ::http::Response;
 use ::tower_http::classify::{ClassifiedResponse, ClassifyResponse};
 use pin_project_lite::pin_project;
 
+use crate::breaker::Permit;
+use crate::classify::Outcome;
+use crate::error::{CircuitOpen, Error};
 use crate::http::HttpClassifier;
 use crate::tower_http::ClassifiedBody;
-use crate::{CircuitOpen, Error, Outcome, Permit};
 
 pin_project! {
     /// The future returned by

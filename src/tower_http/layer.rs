@@ -5,8 +5,8 @@ use tower::Layer;
 
 use crate::convert_error::{ConvertErrorLayer, IntoBoxError};
 
+use crate::breaker::CircuitBreaker;
 use crate::tower_http::ClassifiedBreakerService;
-use crate::CircuitBreaker;
 
 /// Wraps services in a [`ClassifiedBreakerService`]: `breaker` guards them and
 /// `make_classifier`, a tower-http

@@ -6,8 +6,10 @@ use ::http::{Request, Response};
 use ::tower_http::classify::MakeClassifier;
 use tower::Service;
 
+use crate::breaker::CircuitBreaker;
+use crate::error::Error;
+use crate::middleware::service::CircuitBreakerService;
 use crate::tower_http::{ClassifiedBody, ClassifiedResponseFuture};
-use crate::{CircuitBreaker, CircuitBreakerService, Error};
 
 /// A service guarded by a circuit breaker whose outcomes a tower-http
 /// [`MakeClassifier`] decides. Build it with

@@ -3,7 +3,7 @@
 //! enters the machine, and none of them is on a per-call path:
 //!
 //! - [`open_remote`](StateMachine::open_remote): open until a deadline another instance
-//!   published, with [`Reason::Remote`]. Unlike `force_open` it ends on its own, like a
+//!   published, with [`TransitionReason::Remote`]. Unlike `force_open` it ends on its own, like a
 //!   local trip, and it does not grow the local backoff.
 //! - [`close_remote`](StateMachine::close_remote): another instance's probes succeeded.
 //! - [`set_probe_gate`](StateMachine::set_probe_gate): while the gate is shut, an
@@ -20,9 +20,11 @@
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::Duration;
 
-use super::{Admission, OpenDuration, Reason, Rejection, StateMachine};
+use super::{OpenDuration, StateMachine};
 use crate::clock::to_nanos;
-use crate::State;
+use crate::core::admission::{Admission, Rejection};
+use crate::core::reason::TransitionReason;
+use crate::state::State;
 
 impl StateMachine {
     /// Opens for `remaining` because another instance of the fleet opened. A closed or
@@ -51,7 +53,7 @@ impl StateMachine {
                 &mut log,
                 current,
                 State::Open,
-                Reason::Remote,
+                TransitionReason::Remote,
                 false,
                 OpenDuration::Set(remaining),
             )
@@ -73,7 +75,7 @@ impl StateMachine {
                 &mut log,
                 current,
                 State::Closed,
-                Reason::Remote,
+                TransitionReason::Remote,
                 false,
                 None,
             )
@@ -93,7 +95,7 @@ impl StateMachine {
 
     /// The current state, its generation and why it was entered (`None` before the
     /// first transition), read consistently under the transition lock.
-    pub(crate) fn last_transition(&self) -> (State, u32, Option<Reason>) {
+    pub(crate) fn last_transition(&self) -> (State, u32, Option<TransitionReason>) {
         let log = self.lock_transitions();
         let word = self.word();
         (word.state, word.generation, log.last_reason)
@@ -132,9 +134,12 @@ impl StateMachine {
 mod tests {
     use std::time::Duration;
 
-    use super::super::{Admission, Rejection, StateMachine, Ticket};
+    use super::super::StateMachine;
+    use crate::classify::Outcome;
     use crate::clock::to_nanos;
-    use crate::{Config, Outcome, State};
+    use crate::config::Config;
+    use crate::core::admission::{Admission, Rejection, Ticket};
+    use crate::state::State;
 
     fn machine() -> StateMachine {
         StateMachine::new(

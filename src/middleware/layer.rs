@@ -2,9 +2,11 @@
 
 use tower::Layer;
 
-use crate::classify::{ClassifyFn, Outcome};
+use crate::breaker::CircuitBreaker;
+use crate::classify::{ClassifyFn, DefaultClassifier, Outcome};
+use crate::config::Config;
 use crate::convert_error::{ConvertErrorLayer, IntoBoxError};
-use crate::{CircuitBreaker, CircuitBreakerService, Config, DefaultClassifier};
+use crate::middleware::service::CircuitBreakerService;
 
 /// Wraps services in a [`CircuitBreakerService`].
 ///

@@ -9,13 +9,15 @@ use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
-use crate::core::machine::{Admission as Decision, Rejection, Ticket};
+use crate::breaker::{Admission, CircuitBreaker, Permit, Rejection, Ticket};
+use crate::classify::{Classify, DefaultClassifier};
 #[cfg(feature = "tower-http")]
-use crate::CircuitOpen;
-use crate::{CircuitBreaker, Classify, DefaultClassifier, Error, Permit, ResponseFuture};
+use crate::error::CircuitOpen;
+use crate::error::Error;
+use crate::middleware::future::ResponseFuture;
 
 /// A service guarded by a circuit breaker. Build it with
-/// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer).
+/// [`CircuitBreakerLayer`](crate::middleware::layer::CircuitBreakerLayer).
 ///
 /// Readiness follows the Tower contract:
 /// - `poll_ready` never fails because the circuit is open (that would poison `Buffer`
@@ -43,15 +45,15 @@ pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     inner: S,
     breaker: CircuitBreaker,
     classifier: C,
-    admission: Option<Admission>,
+    readied: Option<Readied>,
     waiting: Option<Pin<Box<Waiting>>>,
     /// Copy of the config's `backpressure`, read on every `poll_ready`.
     backpressure: bool,
 }
 
-/// What `poll_ready` decided for the next `call`.
+/// What `poll_ready` readied for the next `call`.
 #[derive(Debug)]
-enum Admission {
+enum Readied {
     /// Admitted with nothing reserved (every state but half-open): `call` makes the
     /// permit, so the service keeps 8 bytes between the two and starts no clock early.
     Unreserved(Ticket),
@@ -87,7 +89,7 @@ impl<S, C> CircuitBreakerService<S, C> {
             inner,
             breaker,
             classifier,
-            admission: None,
+            readied: None,
             waiting: None,
         }
     }
@@ -114,16 +116,16 @@ impl<S, C> CircuitBreakerService<S, C> {
 
     /// Takes what `poll_ready` decided, for the call being made now: the permit, marked
     /// used (and timing the call if the breaker times calls), or the rejection, not yet
-    /// counted (the caller hands it to [`Lane::reject`](crate::core::lane::Lane::reject)).
+    /// counted (the caller hands it to [`CircuitBreaker::reject`]).
     #[inline]
-    fn take_admission(&mut self) -> Result<Permit, Rejection> {
-        match self.admission.take() {
-            Some(Admission::Unreserved(ticket)) => Ok(self.breaker.lane().used_permit(ticket)),
-            Some(Admission::Probe(mut permit)) => {
+    fn take_readied(&mut self) -> Result<Permit, Rejection> {
+        match self.readied.take() {
+            Some(Readied::Unreserved(ticket)) => Ok(self.breaker.used_permit(ticket)),
+            Some(Readied::Probe(mut permit)) => {
                 permit.mark_used();
                 Ok(permit)
             }
-            Some(Admission::Rejected(rejection)) => Err(rejection),
+            Some(Readied::Rejected(rejection)) => Err(rejection),
             None => called_before_ready(),
         }
     }
@@ -131,11 +133,11 @@ impl<S, C> CircuitBreakerService<S, C> {
     /// Whether a decision taken by an earlier `poll_ready` no longer holds: the breaker
     /// left the period a permit was admitted in (it tripped while the inner service was
     /// not ready, or was reset), or a rejection may have been lifted since.
-    fn admission_is_stale(&self) -> bool {
-        match &self.admission {
-            Some(Admission::Unreserved(ticket)) => !ticket.is_current(self.breaker.machine()),
-            Some(Admission::Probe(permit)) => !permit.is_current(),
-            Some(Admission::Rejected(_)) => true,
+    fn readied_is_stale(&self) -> bool {
+        match &self.readied {
+            Some(Readied::Unreserved(ticket)) => !self.breaker.is_current(*ticket),
+            Some(Readied::Probe(permit)) => !permit.is_current(),
+            Some(Readied::Rejected(_)) => true,
             None => false,
         }
     }
@@ -145,26 +147,26 @@ impl<S, C> CircuitBreakerService<S, C> {
     #[inline(never)]
     fn poll_admission(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            if self.admission.is_some() {
+            if self.readied.is_some() {
                 return Poll::Ready(());
             }
             let backpressure = self.backpressure;
-            let rejection = match self.breaker.machine().admit() {
-                Decision::Admitted(ticket) => {
-                    self.admission = Some(admitted(&self.breaker, ticket));
+            let rejection = match self.breaker.admit() {
+                Admission::Admitted(ticket) => {
+                    self.readied = Some(admitted(&self.breaker, ticket));
                     if self.waiting.is_some() {
                         self.waiting = None;
                     }
                     return Poll::Ready(());
                 }
-                Decision::Rejected(rejection) => rejection,
+                Admission::Rejected(rejection) => rejection,
             };
             // Backpressure waits on a Tokio timer; outside a Tokio runtime it falls back
             // to rejecting, like the default mode.
             let wait = backpressure && tokio::runtime::Handle::try_current().is_ok();
             let Some(delay) = rejection.retry_after().filter(|_| wait) else {
                 // Counted when `call` hands it out.
-                self.admission = Some(Admission::Rejected(rejection));
+                self.readied = Some(Readied::Rejected(rejection));
                 self.waiting = None;
                 continue;
             };
@@ -206,13 +208,13 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.admission.is_some() && self.admission_is_stale() {
+        if self.readied.is_some() && self.readied_is_stale() {
             // Dropping an unused permit returns it without counting a call.
-            self.admission = None;
+            self.readied = None;
         }
-        if self.admission.is_none() {
-            match self.breaker.machine().admit_closed() {
-                Some(ticket) => self.admission = Some(Admission::Unreserved(ticket)),
+        if self.readied.is_none() {
+            match self.breaker.admit_closed() {
+                Some(ticket) => self.readied = Some(Readied::Unreserved(ticket)),
                 None => {
                     if self.poll_admission(cx).is_pending() {
                         return Poll::Pending;
@@ -220,7 +222,7 @@ where
                 }
             }
         }
-        if let Some(Admission::Rejected(_)) = self.admission {
+        if let Some(Readied::Rejected(_)) = self.readied {
             // Open: the inner service is not polled, no capacity is reserved.
             return Poll::Ready(Ok(()));
         }
@@ -229,11 +231,11 @@ where
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(error)) => {
                 let outcome = self.classifier.classify(Err(&error));
-                match self.admission.take() {
-                    Some(Admission::Unreserved(ticket)) => {
-                        self.breaker.lane().permit(ticket).record(outcome);
+                match self.readied.take() {
+                    Some(Readied::Unreserved(ticket)) => {
+                        self.breaker.permit(ticket).record(outcome);
                     }
-                    Some(Admission::Probe(permit)) => permit.record(outcome),
+                    Some(Readied::Probe(permit)) => permit.record(outcome),
                     _ => {}
                 }
                 Poll::Ready(Err(Error::Inner(error)))
@@ -243,11 +245,11 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        match self.take_admission() {
+        match self.take_readied() {
             Ok(permit) => {
                 ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
             }
-            Err(rejection) => ResponseFuture::rejected(self.breaker.lane().reject(rejection)),
+            Err(rejection) => ResponseFuture::rejected(self.breaker.reject(rejection)),
         }
     }
 }
@@ -265,20 +267,20 @@ impl<S, C> CircuitBreakerService<S, C> {
     where
         S: Service<Req>,
     {
-        match self.take_admission() {
+        match self.take_readied() {
             Ok(permit) => Ok((self.inner.call(request), permit)),
-            Err(rejection) => Err(self.breaker.lane().reject(rejection)),
+            Err(rejection) => Err(self.breaker.reject(rejection)),
         }
     }
 }
 
 /// What `poll_ready` keeps for an admitted call: a probe's slot must be held in a
 /// permit (dropping the service gives it back); anything else waits for `call`.
-fn admitted(breaker: &CircuitBreaker, ticket: Ticket) -> Admission {
+fn admitted(breaker: &CircuitBreaker, ticket: Ticket) -> Readied {
     if ticket.is_probe() {
-        Admission::Probe(breaker.lane().permit(ticket))
+        Readied::Probe(breaker.permit(ticket))
     } else {
-        Admission::Unreserved(ticket)
+        Readied::Unreserved(ticket)
     }
 }
 
@@ -308,7 +310,7 @@ impl<S: std::fmt::Debug, C> std::fmt::Debug for CircuitBreakerService<S, C> {
             .field("inner", &self.inner)
             .field("breaker", &self.breaker.name())
             .field("state", &self.breaker.state())
-            .field("admission", &self.admission)
+            .field("admission", &self.readied)
             .finish()
     }
 }

@@ -1,17 +1,33 @@
-//! [`CircuitBreaker`]: the cheap-to-clone handle on one breaker's shared state.
+//! [`CircuitBreaker`]: the cheap-to-clone handle on one breaker's shared state, and
+//! the crate's one door into `core`: the Tower glue and the fleet sync reach the state
+//! machine only through its crate-internal methods (see [`door`]).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
-use tokio::sync::futures::OwnedNotified;
 
 use crate::classify::DefaultClassifier;
-use crate::core::lane::{Lane, Lanes};
+use crate::config::Config;
+use crate::core::lane::Lanes;
 use crate::core::machine::StateMachine;
 use crate::core::window::ratio;
-use crate::future::ResponseFuture;
-use crate::{CircuitBreakerLayer, CircuitOpen, Config, Event, Health, Metrics, Permit, State};
+use crate::error::CircuitOpen;
+use crate::event::Event;
+use crate::metrics::Metrics;
+use crate::middleware::future::ResponseFuture;
+use crate::middleware::layer::CircuitBreakerLayer;
+use crate::state::{Health, State};
+
+// The door's vocabulary: the values its callers hold between two calls through it.
+pub(crate) use crate::core::admission::{Admission, Rejection, Ticket};
+pub(crate) use crate::core::permit::Permit;
+#[cfg(feature = "redis")]
+pub(crate) use crate::core::reason::TransitionReason;
+
+mod door;
+#[cfg(feature = "redis")]
+mod fleet;
 
 /// A circuit breaker. Clones share one state: a trip seen through one clone rejects
 /// calls through all of them.
@@ -48,6 +64,9 @@ pub struct CircuitBreaker {
 impl CircuitBreaker {
     /// A new breaker, closed.
     pub fn new(config: Config) -> CircuitBreaker {
+        // Transitions are pushed to the metrics export as they happen.
+        #[cfg(feature = "metrics")]
+        crate::core::observer::install(crate::export::transition);
         let machine = Arc::new(StateMachine::new(config));
         let lanes = Lanes::new(&machine);
         CircuitBreaker { machine, lanes }
@@ -178,43 +197,6 @@ impl CircuitBreaker {
         }
     }
 
-    /// [`try_acquire`](Self::try_acquire) while closed, `None` in any other state:
-    /// one load and the permit, never a transition, a log line or a clock read.
-    #[inline]
-    pub(crate) fn try_acquire_closed(&self) -> Option<Permit> {
-        let ticket = self.machine.admit_closed()?;
-        Some(self.lane().used_permit(ticket))
-    }
-
-    /// Whether the breaker is forced open, or open and within its open duration.
-    pub(crate) fn is_holding_open(&self) -> bool {
-        self.machine.is_holding_open()
-    }
-
-    /// Whether a permit of this breaker is out: a call in flight whose outcome is still
-    /// to be recorded. Reads a reference count per lane; writes nothing. A caller that
-    /// finds none also sees every outcome they recorded.
-    pub(crate) fn has_calls_in_flight(&self) -> bool {
-        self.lanes.has_permits_out()
-    }
-
-    /// The state machine: admission, and the fleet sync's hooks.
-    #[inline]
-    pub(crate) fn machine(&self) -> &Arc<StateMachine> {
-        &self.machine
-    }
-
-    #[inline]
-    pub(crate) fn lane(&self) -> &Arc<Lane> {
-        self.lanes.current(&self.machine)
-    }
-
-    /// A future that completes at the breaker's next state change or returned probe
-    /// permit (used by backpressure mode).
-    pub(crate) fn changed(&self) -> OwnedNotified {
-        Arc::clone(&self.machine.changed).notified_owned()
-    }
-
     /// Back to `Closed` with every counter of the trip rules cleared and the backoff
     /// reset (lifetime metrics are kept). Calls admitted before the reset no longer move
     /// the breaker; one finishing at the very moment of the reset may still be counted
@@ -277,7 +259,7 @@ impl CircuitBreaker {
     ///
     /// While no receiver exists the breaker builds no events at all; the hot paths pay
     /// one relaxed load. With a receiver, each outcome takes the breaker's slower
-    /// recording path (a few nanoseconds more per call) and one event is cloned into
+    /// recording path, which builds the events, and one event is cloned into
     /// every receiver. A receiver that falls more than 1024 events behind is not waited
     /// for: it gets [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged)
     /// and resumes with the most recent events. Drop the receiver to stop listening.

@@ -6,7 +6,9 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::{CircuitOpen, Classify, Error, Outcome, Permit};
+use crate::breaker::Permit;
+use crate::classify::{Classify, Outcome};
+use crate::error::{CircuitOpen, Error};
 
 pin_project! {
     /// The future returned by [`CircuitBreakerService`](crate::CircuitBreakerService) and

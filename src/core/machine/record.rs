@@ -1,0 +1,239 @@
+//! Recording outcomes and the trip rules: a closed outcome feeds the failure streak and
+//! the sliding window and trips when a rule fires; a probe's outcome reopens or, once
+//! enough succeeded, closes. Stale outcomes (of an ended period) are dropped.
+
+use std::sync::atomic::Ordering::*;
+use std::time::Duration;
+
+use super::StateMachine;
+use crate::classify::Outcome;
+use crate::clock::Nanos;
+use crate::core::admission::PermitKind;
+use crate::core::reason::TransitionReason;
+use crate::core::window::WindowStats;
+use crate::core::word::Word;
+use crate::state::State;
+
+impl StateMachine {
+    /// Records the outcome of a call admitted as `kind` in `generation`. Outcomes of an
+    /// earlier generation are stale: they judged a period that has already ended.
+    /// `open_floor` (e.g. a failed response's `Retry-After`) is the least open duration
+    /// should this outcome open the breaker.
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        kind: PermitKind,
+        generation: u32,
+        outcome: Outcome,
+        slow: bool,
+        now: Option<Nanos>,
+        open_floor: Option<Duration>,
+    ) {
+        match kind {
+            PermitKind::Closed => {
+                self.record_closed(State::Closed, generation, outcome, slow, now, open_floor)
+            }
+            PermitKind::MetricsOnly => {
+                self.record_closed(State::MetricsOnly, generation, outcome, slow, now, None)
+            }
+            PermitKind::Probe => self.record_probe(generation, outcome, slow, now, open_floor),
+            PermitKind::ForcedClosed | PermitKind::Disabled => {}
+        }
+    }
+
+    /// The closed-success fast path (no window, no timing): ends a failure streak of
+    /// the same period, and is a single shared read when there is none.
+    #[inline]
+    pub(crate) fn record_closed_success(&self, generation: u32) {
+        if self.consecutive_failures.load(Relaxed) != 0 {
+            self.end_streak(generation);
+        }
+    }
+
+    #[inline(never)]
+    fn end_streak(&self, generation: u32) {
+        if self.word.load(Acquire) & Word::PERIOD_MASK == Word::period(State::Closed, generation) {
+            self.consecutive_failures.store(0, Relaxed);
+        }
+    }
+
+    #[inline]
+    fn record_closed(
+        &self,
+        state: State,
+        generation: u32,
+        outcome: Outcome,
+        slow: bool,
+        now: Option<Nanos>,
+        open_floor: Option<Duration>,
+    ) {
+        let bits = self.word.load(Acquire);
+        if bits & Word::PERIOD_MASK != Word::period(state, generation)
+            || outcome == Outcome::Ignored
+        {
+            return;
+        }
+        let failure = outcome == Outcome::Failure;
+        let mut trip = None;
+        if let Some(threshold) = self.config.consecutive_failures {
+            if failure {
+                let count = self
+                    .consecutive_failures
+                    .fetch_add(1, AcqRel)
+                    .saturating_add(1);
+                if count >= threshold {
+                    trip = Some(TransitionReason::ConsecutiveFailures { count });
+                }
+            } else if self.consecutive_failures.load(Relaxed) != 0 {
+                self.consecutive_failures.store(0, Relaxed);
+            }
+        }
+        let mut stats = None;
+        if let Some(window) = &self.window {
+            let recorded = window.record(now.unwrap_or(0), failure, slow);
+            trip = trip.or_else(|| self.rate_rule_fired(&recorded));
+            stats = Some(recorded);
+        }
+        // `state` is a constant at each call site: the closed path keeps only its arm.
+        if state == State::MetricsOnly {
+            self.note_would_be_trip(generation, trip, stats);
+        } else if let Some(reason) = trip {
+            self.trip(Word::unpack(bits), reason, open_floor);
+        }
+    }
+
+    #[inline(never)]
+    fn trip(&self, word: Word, reason: TransitionReason, open_floor: Option<Duration>) {
+        self.transition_if(word, State::Open, reason, false, open_floor, || true);
+    }
+
+    /// Metrics-only: notes whether a trip rule fired (`Some`) or not (`None`) on an
+    /// outcome of the metrics-only period of `generation`. The rules are not restarted,
+    /// so the metrics keep showing the streak and the rates that fired.
+    ///
+    /// A would-be trip *episode* is a run of counted outcomes on each of which some rule
+    /// fires; it ends at the first counted outcome on which none does (ignored outcomes
+    /// neither extend nor end it), and with the period. The first outcome of an episode
+    /// logs the would-be trip, counts it in the metrics and sends
+    /// [`Event::WouldBeTrip`]: a long outage is one would-be trip, not one per failure.
+    /// Writes nothing shared unless an episode starts or ends.
+    #[inline(never)]
+    fn note_would_be_trip(
+        &self,
+        generation: u32,
+        fired: Option<TransitionReason>,
+        window: Option<WindowStats>,
+    ) {
+        // Tagged with the period, so that an episode of an earlier metrics-only period
+        // (or a stale outcome of one) never silences this one.
+        let period = Word::period(State::MetricsOnly, generation);
+        let Some(reason) = fired else {
+            if self.would_trip_period.load(Acquire) == period {
+                // Re-armed: the next firing starts a new episode.
+                let _ = self
+                    .would_trip_period
+                    .compare_exchange(period, 0, AcqRel, Acquire);
+            }
+            return;
+        };
+        if self.would_trip_period.load(Acquire) == period
+            || self.would_trip_period.swap(period, AcqRel) == period
+        {
+            return; // the episode was announced already
+        }
+        self.announce_would_be_trip(reason, window);
+    }
+
+    fn rate_rule_fired(&self, stats: &WindowStats) -> Option<TransitionReason> {
+        if stats.calls < u64::from(self.config.minimum_calls) {
+            return None;
+        }
+        if let Some(threshold) = self.config.failure_rate {
+            let rate = stats.failure_rate();
+            if rate >= threshold {
+                return Some(TransitionReason::FailureRate {
+                    rate,
+                    calls: stats.calls,
+                });
+            }
+        }
+        if let Some(slow) = self.config.slow_call {
+            let rate = stats.slow_rate();
+            if rate >= slow.rate {
+                return Some(TransitionReason::SlowCallRate {
+                    rate,
+                    calls: stats.calls,
+                });
+            }
+        }
+        None
+    }
+
+    /// Gives back a probe slot that was never used for a call (no progress, no outcome).
+    pub(crate) fn release_probe(&self, generation: u32) {
+        loop {
+            let word = self.word();
+            if word.generation != generation || word.state != State::HalfOpen {
+                return;
+            }
+            let released = Word {
+                in_flight: word.in_flight.saturating_sub(1),
+                ..word
+            };
+            if self.swap_word(word, released) {
+                self.changed.notify_waiters();
+                return;
+            }
+        }
+    }
+
+    fn record_probe(
+        &self,
+        generation: u32,
+        outcome: Outcome,
+        slow: bool,
+        now: Option<Nanos>,
+        open_floor: Option<Duration>,
+    ) {
+        let now = now.unwrap_or_else(|| self.clock.now());
+        let failed = outcome == Outcome::Failure || (outcome == Outcome::Success && slow);
+        loop {
+            let word = self.word();
+            if word.generation != generation || word.state != State::HalfOpen {
+                return;
+            }
+            if failed {
+                self.transition_if(
+                    word,
+                    State::Open,
+                    TransitionReason::ProbeFailed,
+                    false,
+                    open_floor,
+                    || true,
+                );
+                return;
+            }
+            self.probe_progress_at.fetch_max(now, AcqRel);
+            let succeeded = outcome == Outcome::Success;
+            let released = Word {
+                in_flight: word.in_flight.saturating_sub(1),
+                successes: word.successes.saturating_add(u16::from(succeeded)),
+                ..word
+            };
+            if !self.swap_word(word, released) {
+                continue;
+            }
+            if succeeded && u32::from(released.successes) >= self.config.half_open_successes {
+                self.transition(
+                    released,
+                    State::Closed,
+                    TransitionReason::ProbesSucceeded,
+                    false,
+                );
+            } else {
+                self.changed.notify_waiters();
+            }
+            return;
+        }
+    }
+}

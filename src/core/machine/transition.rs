@@ -1,0 +1,278 @@
+//! Transitions: the only writer of the state word's state and generation. Each one is
+//! serialized by the transition lock (never held across an `.await`, nor while
+//! announcing) and published with one CAS that bumps the generation, so no transition
+//! happens twice. The open duration of a trip (backoff and jitter) is drawn here.
+
+use std::sync::atomic::Ordering::*;
+use std::time::Duration;
+
+use super::StateMachine;
+use crate::clock::to_nanos;
+use crate::core::reason::TransitionReason;
+use crate::core::sync::MutexGuard;
+use crate::core::window::WindowStats;
+use crate::core::word::Word;
+use crate::random;
+use crate::state::State;
+
+/// How long an open period entered by a transition lasts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OpenDuration {
+    /// The configured duration grown by the backoff (a local trip, which counts toward
+    /// the backoff), at least `floor` (e.g. a failed response's `Retry-After`).
+    Backoff { floor: Option<Duration> },
+    /// Exactly this long, not counted as a local trip (a remote open).
+    Set(Duration),
+    /// A half-open period that timed out: open for the backoff's duration drawn when the
+    /// period began (see `StateMachine::timeout_open_for`), so that reads could report
+    /// it beforehand. Counts as a local trip.
+    TimedOut,
+}
+
+/// A transition that happened, for announcing after the lock is released.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Transition {
+    pub(super) from: State,
+    pub(super) to: State,
+    pub(super) reason: TransitionReason,
+    pub(super) open_for: Option<Duration>,
+    /// On opening: the failure streak and the window's rates at that moment.
+    pub(super) failures: Option<u32>,
+    pub(super) window: Option<WindowStats>,
+    pub(super) generation: u32,
+}
+
+/// Bookkeeping only touched during transitions, under the mutex.
+#[derive(Debug, Default)]
+pub(super) struct TransitionLog {
+    /// Trips since the breaker last closed; drives the backoff.
+    consecutive_trips: u32,
+    /// Why the breaker last changed state (read by the fleet sync, see
+    /// [`remote`](super::remote)).
+    pub(super) last_reason: Option<TransitionReason>,
+}
+
+impl StateMachine {
+    /// Reopens the half-open period `from` because its probes made no progress within
+    /// `half_open_max_wait`, unless another thread moved on from it first or a probe
+    /// finished meanwhile.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn time_out_probes(&self, from: Word) {
+        // Callers that lost the race see it without queueing on the lock.
+        if !self.word().same_period(from) {
+            return;
+        }
+        let done = {
+            let mut log = self.lock_transitions();
+            let current = self.word();
+            // A probe may have finished between the caller's check and the lock:
+            // re-reading the deadline here sees its progress (published before its
+            // slot is returned), so a probe that just finished is not given up on. One
+            // that finishes after this check is too late: its slot goes with the
+            // period, and a close it would make finds the period over once it gets
+            // the lock (outside observers cannot tell it from a probe finishing
+            // after the timeout).
+            let deadline = self.probe_deadline();
+            if !current.same_period(from) || self.clock.now() < deadline {
+                return;
+            }
+            self.enter_for(
+                &mut log,
+                current,
+                State::Open,
+                TransitionReason::ProbeTimedOut,
+                false,
+                OpenDuration::TimedOut,
+            )
+        };
+        self.announce(&done);
+    }
+
+    /// Moves from `from` (state and generation) to `to`. Returns the new generation, or
+    /// `None` if another thread already moved on from `from`.
+    pub(super) fn transition(
+        &self,
+        from: Word,
+        to: State,
+        reason: TransitionReason,
+        take_probe: bool,
+    ) -> Option<u32> {
+        self.transition_if(from, to, reason, take_probe, None, || true)
+    }
+
+    /// Moves from `from` (state and generation) to `to` if `still_due`, re-checked under
+    /// the lock, agrees. Returns the new generation, or `None` if another thread already
+    /// moved on from `from` or the transition is no longer due. An open period lasts at
+    /// least `open_floor`.
+    pub(super) fn transition_if(
+        &self,
+        from: Word,
+        to: State,
+        reason: TransitionReason,
+        take_probe: bool,
+        open_floor: Option<Duration>,
+        still_due: impl FnOnce() -> bool,
+    ) -> Option<u32> {
+        // Callers that lost the race see it without queueing on the lock.
+        if !self.word().same_period(from) {
+            return None;
+        }
+        let done = {
+            let mut log = self.lock_transitions();
+            let current = self.word();
+            if !current.same_period(from) || !still_due() {
+                return None;
+            }
+            self.enter(&mut log, current, to, reason, take_probe, open_floor)
+        };
+        self.announce(&done);
+        Some(done.generation)
+    }
+
+    /// Moves to `to` from whatever the state is (manual controls). With `force_reset`
+    /// a transition happens even if the state is already `to` (a fresh start).
+    pub(crate) fn force(&self, to: State, force_reset: bool) {
+        let done = {
+            let mut log = self.lock_transitions();
+            let current = self.word();
+            if current.state == to && !force_reset {
+                return;
+            }
+            self.enter(&mut log, current, to, TransitionReason::Manual, false, None)
+        };
+        self.announce(&done);
+    }
+
+    /// Performs a transition. Must hold the transition lock: state and generation only
+    /// change under it, so the CAS loop below only retries for probe-count changes.
+    pub(super) fn enter(
+        &self,
+        log: &mut TransitionLog,
+        current: Word,
+        to: State,
+        reason: TransitionReason,
+        take_probe: bool,
+        open_floor: Option<Duration>,
+    ) -> Transition {
+        self.enter_for(
+            log,
+            current,
+            to,
+            reason,
+            take_probe,
+            OpenDuration::Backoff { floor: open_floor },
+        )
+    }
+
+    /// [`enter`](Self::enter), with an open duration set by the caller (a remote open)
+    /// instead of the backoff; such an open does not count as a local trip.
+    pub(super) fn enter_for(
+        &self,
+        log: &mut TransitionLog,
+        current: Word,
+        to: State,
+        reason: TransitionReason,
+        take_probe: bool,
+        open: OpenDuration,
+    ) -> Transition {
+        let now = self.clock.now();
+        let mut open_for = None;
+        let (mut failures, mut window) = (None, None);
+        match to {
+            State::Open => {
+                let duration = match open {
+                    OpenDuration::Set(duration) => duration,
+                    OpenDuration::Backoff { floor } => {
+                        let duration = self.next_open_duration(log);
+                        log.consecutive_trips = log.consecutive_trips.saturating_add(1);
+                        // A floor (a failed response's `Retry-After`) lengthens this
+                        // period only; the backoff goes on from the configured durations.
+                        floor.map_or(duration, |floor| duration.max(floor))
+                    }
+                    OpenDuration::TimedOut => {
+                        log.consecutive_trips = log.consecutive_trips.saturating_add(1);
+                        Duration::from_nanos(self.timeout_open_for.load(Acquire))
+                    }
+                };
+                self.open_until
+                    .store(now.saturating_add(to_nanos(duration)), Release);
+                open_for = Some(duration);
+                failures = self
+                    .config
+                    .consecutive_failures
+                    .map(|_| self.consecutive_failures.load(Acquire));
+                window = self.window.as_ref().map(|window| window.stats(now));
+            }
+            State::Closed => {
+                log.consecutive_trips = 0;
+                self.restart_rules();
+            }
+            State::HalfOpen => {
+                self.probe_progress_at.store(now, Release);
+                // Drawn now, so that reads can tell how long a timeout would reopen for.
+                let reopen = self.next_open_duration(log);
+                self.timeout_open_for.store(to_nanos(reopen), Release);
+            }
+            State::ForcedOpen | State::ForcedClosed | State::Disabled | State::MetricsOnly => {}
+        }
+        self.entered_at.store(now, Release);
+        let mut seen = current;
+        let next = loop {
+            let mut next = seen.successor(to);
+            next.in_flight = u16::from(take_probe);
+            match self
+                .word
+                .compare_exchange(seen.pack(), next.pack(), AcqRel, Acquire)
+            {
+                Ok(_) => break next,
+                Err(actual) => seen = Word::unpack(actual),
+            }
+        };
+        self.state_changes.fetch_add(1, Relaxed);
+        log.last_reason = Some(reason);
+        Transition {
+            from: current.state,
+            to,
+            reason,
+            open_for,
+            failures,
+            window,
+            generation: next.generation,
+        }
+    }
+
+    /// The open duration of the next local trip: the backoff's, with its jitter drawn.
+    fn next_open_duration(&self, log: &TransitionLog) -> Duration {
+        self.config.open_backoff.open_duration(
+            self.config.open_duration,
+            log.consecutive_trips,
+            self.next_unit_random(),
+        )
+    }
+
+    /// Clears the trip rules' memory: the failure streak and the window.
+    fn restart_rules(&self) {
+        self.consecutive_failures.store(0, Release);
+        if let Some(window) = &self.window {
+            window.reset();
+        }
+    }
+
+    pub(super) fn lock_transitions(&self) -> MutexGuard<'_, TransitionLog> {
+        // The log holds plain counters that are valid after any panic, so a poisoned
+        // lock is safe to use.
+        crate::lock::unpoisoned(self.transitions.lock())
+    }
+
+    /// A uniform sample in `[0, 1)` for backoff jitter: the next draw of this breaker's
+    /// [`SplitMix64`](random::SplitMix64) stream, shared by the threads that trip it
+    /// (one atomic add advances the state).
+    fn next_unit_random(&self) -> f64 {
+        let state = self
+            .random
+            .fetch_add(random::GOLDEN_GAMMA, Relaxed)
+            .wrapping_add(random::GOLDEN_GAMMA);
+        random::unit(random::mix(state))
+    }
+}

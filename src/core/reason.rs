@@ -1,0 +1,65 @@
+//! [`TransitionReason`]: why a breaker changed state (public, re-exported at the root).
+
+use std::fmt;
+
+/// Why a breaker changed state, carried by
+/// [`Event::StateTransition`](crate::Event::StateTransition) and logged with every
+/// transition. `Display` gives a short human-readable sentence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum TransitionReason {
+    /// The consecutive-failure rule fired (closed to open).
+    ConsecutiveFailures {
+        /// The length of the failure streak.
+        count: u32,
+    },
+    /// The failure-rate rule fired (closed to open).
+    FailureRate {
+        /// The failure rate over the window, in `0.0..=1.0`.
+        rate: f64,
+        /// The calls in the window.
+        calls: u64,
+    },
+    /// The slow-call-rate rule fired (closed to open).
+    SlowCallRate {
+        /// The slow-call rate over the window, in `0.0..=1.0`.
+        rate: f64,
+        /// The calls in the window.
+        calls: u64,
+    },
+    /// The open duration ended and a call arrived (open to half-open).
+    OpenDurationElapsed,
+    /// A half-open probe failed or was slow (half-open to open).
+    ProbeFailed,
+    /// No half-open probe finished within `half_open_max_wait` (half-open to open).
+    ProbeTimedOut,
+    /// Enough half-open probes succeeded (half-open to closed).
+    ProbesSucceeded,
+    /// An operator called a manual control (`reset`, `force_open`, ...).
+    Manual,
+    /// Another instance of the fleet opened or closed this breaker through a shared
+    /// state store (feature `redis`).
+    Remote,
+}
+
+impl fmt::Display for TransitionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransitionReason::ConsecutiveFailures { count } => {
+                write!(f, "{count} consecutive failures")
+            }
+            TransitionReason::FailureRate { rate, calls } => {
+                write!(f, "failure rate {:.1}% over {calls} calls", rate * 100.0)
+            }
+            TransitionReason::SlowCallRate { rate, calls } => {
+                write!(f, "slow-call rate {:.1}% over {calls} calls", rate * 100.0)
+            }
+            TransitionReason::OpenDurationElapsed => f.write_str("open duration elapsed"),
+            TransitionReason::ProbeFailed => f.write_str("a half-open probe failed"),
+            TransitionReason::ProbeTimedOut => f.write_str("no half-open probe finished in time"),
+            TransitionReason::ProbesSucceeded => f.write_str("enough half-open probes succeeded"),
+            TransitionReason::Manual => f.write_str("manual control"),
+            TransitionReason::Remote => f.write_str("fleet state from the shared store"),
+        }
+    }
+}
