@@ -6,10 +6,12 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use toml::{Table, Value};
 
-use crate::{Config, ConfigError};
+use crate::config::Config;
+use crate::error::ConfigError;
 
+use super::keys::TOP_LEVEL;
+use super::registry::RegistryConfig;
 use super::values::{expect_table, file_error, join};
-use super::{RegistryConfig, TOP_LEVEL};
 
 /// Deserializes from any self-describing `serde` format (TOML, JSON, YAML, ...) with
 /// the keys of [`Config::from_toml`], validated the same way; an error names the key

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use crate::{Backoff, ConfigError, Window};
+use crate::config::{Backoff, Window};
+use crate::error::ConfigError;
 
 pub(super) fn parse_window(value: &Value, at: &str) -> Result<Window, ConfigError> {
     let table = expect_table(value, at)?;

@@ -1,8 +1,14 @@
 //! The keys a breaker table takes, their aliases, and which table may hold which.
 
-use crate::ConfigError;
+use crate::config::Config;
+use crate::error::ConfigError;
 
 use super::values::file_error;
+
+use self::Spelling::{Generic, Own};
+
+/// The top-level keys of a registry file.
+pub(super) const TOP_LEVEL: [&str; 3] = ["resilience", "defaults", "breakers"];
 
 /// The prefix of the breaker's keys in `[resilience]`, a table other components share.
 pub(super) const PREFIX: &str = "circuit_breaker_";
@@ -25,61 +31,102 @@ pub(super) enum Field {
     Enabled,
 }
 
-impl Field {
-    const ALL: [Field; 13] = [
-        Field::Name,
+/// A spelling of a setting's key, and whose it is when written in `[resilience]`
+/// without [`PREFIX`] (spellings that start with it are always the breaker's).
+#[derive(Debug, Clone, Copy)]
+enum Spelling {
+    /// The breaker's own vocabulary: unprefixed in `[resilience]` it would sit there
+    /// unread, as no other component plausibly means it, so it is rejected there.
+    Own(&'static str),
+    /// A generic name (`name`, `enabled`, `timeout_seconds`, ...): unprefixed in
+    /// `[resilience]`, it is left to the application's other components.
+    Generic(&'static str),
+}
+
+impl Spelling {
+    fn text(self) -> &'static str {
+        match self {
+            Own(text) | Generic(text) => text,
+        }
+    }
+}
+
+/// The table of keys: every setting, in [`Field`]'s order, with all its spellings,
+/// each written once. The first is the key named after
+/// [`ConfigBuilder`](crate::ConfigBuilder)'s setter, also the field name a
+/// [`ConfigError::Invalid`] carries; the others are the seed documents' aliases. Any
+/// of them may also be written behind [`PREFIX`]. Every lookup of a key reads this
+/// table.
+const KEYS: [(Field, &[Spelling]); 13] = [
+    (Field::Name, &[Generic("name")]),
+    (
         Field::ConsecutiveFailures,
-        Field::FailureRate,
-        Field::SlidingWindow,
-        Field::MinimumCalls,
-        Field::SlowCall,
+        &[
+            Own("consecutive_failures"),
+            Generic("failure_threshold"),
+            Own("circuit_breaker_threshold"),
+        ],
+    ),
+    (Field::FailureRate, &[Own("failure_rate")]),
+    (Field::SlidingWindow, &[Own("sliding_window")]),
+    (Field::MinimumCalls, &[Own("minimum_calls")]),
+    (Field::SlowCall, &[Own("slow_call")]),
+    (
         Field::OpenDuration,
-        Field::OpenBackoff,
+        &[
+            Own("open_duration"),
+            Generic("timeout_seconds"),
+            Own("circuit_breaker_timeout"),
+        ],
+    ),
+    (Field::OpenBackoff, &[Own("open_backoff")]),
+    (
         Field::HalfOpenPermits,
-        Field::HalfOpenSuccesses,
-        Field::HalfOpenMaxWait,
-        Field::Backpressure,
+        &[
+            Own("half_open_permits"),
+            Own("half_open_max_calls"),
+            Own("circuit_breaker_half_open_calls"),
+        ],
+    ),
+    (Field::HalfOpenSuccesses, &[Own("half_open_successes")]),
+    (Field::HalfOpenMaxWait, &[Own("half_open_max_wait")]),
+    (Field::Backpressure, &[Generic("backpressure")]),
+    (
         Field::Enabled,
-    ];
+        &[Generic("enabled"), Own("circuit_breaker_enabled")],
+    ),
+];
+
+impl Field {
+    /// Every setting, in order.
+    fn all() -> impl Iterator<Item = Field> {
+        KEYS.into_iter().map(|(field, _)| field)
+    }
+
+    /// The setting's spellings: its key first, then its aliases.
+    fn spellings(self) -> &'static [Spelling] {
+        KEYS[self as usize].1
+    }
 
     /// The key named after [`ConfigBuilder`](crate::ConfigBuilder)'s setter; also the
     /// field name a [`ConfigError::Invalid`] carries.
     pub(super) fn key(self) -> &'static str {
-        match self {
-            Field::Name => "name",
-            Field::ConsecutiveFailures => "consecutive_failures",
-            Field::FailureRate => "failure_rate",
-            Field::SlidingWindow => "sliding_window",
-            Field::MinimumCalls => "minimum_calls",
-            Field::SlowCall => "slow_call",
-            Field::OpenDuration => "open_duration",
-            Field::OpenBackoff => "open_backoff",
-            Field::HalfOpenPermits => "half_open_permits",
-            Field::HalfOpenSuccesses => "half_open_successes",
-            Field::HalfOpenMaxWait => "half_open_max_wait",
-            Field::Backpressure => "backpressure",
-            Field::Enabled => "enabled",
-        }
+        self.spellings()[0].text()
     }
 
-    /// The seed documents' spellings of the same setting.
-    fn aliases(self) -> &'static [&'static str] {
-        match self {
-            Field::ConsecutiveFailures => &["failure_threshold", "circuit_breaker_threshold"],
-            Field::OpenDuration => &["timeout_seconds", "circuit_breaker_timeout"],
-            Field::HalfOpenPermits => &["half_open_max_calls", "circuit_breaker_half_open_calls"],
-            Field::Enabled => &["circuit_breaker_enabled"],
-            _ => &[],
-        }
+    /// The setting `key` spells exactly (no [`PREFIX`] stripped), and how.
+    fn spelled(key: &str) -> Option<(Field, Spelling)> {
+        KEYS.into_iter().find_map(|(field, spellings)| {
+            spellings
+                .iter()
+                .find(|spelling| spelling.text() == key)
+                .map(|&spelling| (field, spelling))
+        })
     }
 
     /// The setting `key` names: a setting's key or alias, or either behind [`PREFIX`].
     fn of_key(key: &str) -> Option<Field> {
-        let exact = |key: &str| {
-            Field::ALL
-                .into_iter()
-                .find(|field| field.key() == key || field.aliases().contains(&key))
-        };
+        let exact = |key: &str| Field::spelled(key).map(|(field, _)| field);
         exact(key).or_else(|| {
             key.strip_prefix(PREFIX)
                 .filter(|rest| !rest.starts_with(PREFIX))
@@ -91,15 +138,14 @@ impl Field {
     /// the rest of that name (`"max"`, or `""`).
     pub(super) fn of_builder_field(field: &str) -> Option<(Field, &str)> {
         let (top, rest) = field.split_once('.').unwrap_or((field, ""));
-        Field::ALL
-            .into_iter()
+        Field::all()
             .find(|candidate| candidate.key() == top)
             .map(|found| (found, rest))
     }
 
     /// Whether the setting can change anything for a breaker configured as `config`:
     /// `minimum_calls` only gates the rate rules.
-    pub(super) fn used_by(self, config: &crate::Config) -> bool {
+    pub(super) fn used_by(self, config: &Config) -> bool {
         match self {
             Field::MinimumCalls => config.failure_rate().is_some() || config.slow_call().is_some(),
             _ => true,
@@ -125,34 +171,17 @@ pub(super) enum Level {
     Defaults,
     /// `[breakers.NAME]`: one breaker's own settings.
     Breaker,
-    /// A lone [`Config`](crate::Config) (`Config::from_toml`, `Config`'s `Deserialize`).
+    /// A lone [`Config`] (`Config::from_toml`, `Config`'s `Deserialize`).
     Single,
 }
-
-/// Breaker settings that, written in `[resilience]` without the prefix, would sit
-/// there unread; no other component plausibly means them. Generic names (`name`,
-/// `enabled`, `backpressure`, `failure_threshold`, `timeout_seconds`) are left to the
-/// application's other components.
-const RESERVED_IN_RESILIENCE: [&str; 11] = [
-    "consecutive_failures",
-    "failure_rate",
-    "sliding_window",
-    "minimum_calls",
-    "slow_call",
-    "open_duration",
-    "open_backoff",
-    "half_open_permits",
-    "half_open_successes",
-    "half_open_max_wait",
-    "half_open_max_calls",
-];
 
 /// What `key`, found at path `at` in a table at `level`, sets: `Ok(None)` for a key
 /// of another component (only in `[resilience]`), an error for a key that is unknown
 /// or has no place at this level.
 pub(super) fn resolve(level: Level, key: &str, at: &str) -> Result<Option<Field>, ConfigError> {
     if level == Level::Resilience && !key.starts_with("circuit_breaker") {
-        if RESERVED_IN_RESILIENCE.contains(&key) {
+        // The breaker's own vocabulary, unprefixed, would sit there unread.
+        if let Some((_, Own(_))) = Field::spelled(key) {
             return Err(file_error(
                 at,
                 format!(
@@ -195,8 +224,8 @@ pub(super) fn resolve(level: Level, key: &str, at: &str) -> Result<Option<Field>
 /// The known key closest to a misspelled one, if it is close.
 fn suggestion(level: Level, key: &str) -> Option<String> {
     let mut known: Vec<String> = Vec::new();
-    for field in Field::ALL {
-        for spelling in std::iter::once(field.key()).chain(field.aliases().iter().copied()) {
+    for (_, spellings) in KEYS {
+        for spelling in spellings.iter().map(|spelling| spelling.text()) {
             match level {
                 Level::Resilience if spelling.starts_with(PREFIX) => known.push(spelling.into()),
                 Level::Resilience => known.push(format!("{PREFIX}{spelling}")),
@@ -277,6 +306,47 @@ mod tests {
             Field::of_builder_field("open_backoff.max"),
             Some((Field::OpenBackoff, "max"))
         );
+    }
+
+    #[test]
+    fn the_table_lists_every_setting_once_in_order() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, (field, spellings)) in KEYS.into_iter().enumerate() {
+            assert_eq!(field as usize, index, "{field:?} out of order");
+            assert!(!spellings.is_empty(), "{field:?} has no key");
+            for spelling in spellings {
+                assert!(seen.insert(spelling.text()), "{spelling:?} spelled twice");
+            }
+        }
+    }
+
+    #[test]
+    fn unprefixed_in_resilience() {
+        let resilience = |key| resolve(Level::Resilience, key, key);
+        for own in [
+            "consecutive_failures",
+            "failure_rate",
+            "sliding_window",
+            "minimum_calls",
+            "slow_call",
+            "open_duration",
+            "open_backoff",
+            "half_open_permits",
+            "half_open_successes",
+            "half_open_max_wait",
+            "half_open_max_calls",
+        ] {
+            assert!(resilience(own).is_err(), "{own}");
+        }
+        for generic in [
+            "name",
+            "enabled",
+            "backpressure",
+            "failure_threshold",
+            "timeout_seconds",
+        ] {
+            assert_eq!(resilience(generic).unwrap(), None, "{generic}");
+        }
     }
 
     #[test]

@@ -1,39 +1,19 @@
-//! Configuration files (feature `serde`): one [`Config`], or a whole [`Registry`] with
-//! defaults and per-name overrides, from TOML, or from any `serde` format through
-//! the `Deserialize` impls of [`Config`] and [`RegistryConfig`].
-//!
-//! One job per file:
-//!
-//! - `keys`: the keys, their aliases, and which table may hold which;
-//! - `values`: reading one value (durations, windows, backoff), key paths, errors;
-//! - `layer`: one table's settings, remembering the key each was written with;
-//! - `build`: layering tables into [`Config`]s, reporting a rejected value at the key
-//!   that wrote it, and rejecting settings that would do nothing;
-//! - `de`: the `Deserialize` impls.
-//!
-//! The keys and what each does (the audit that every key either takes effect or is
-//! rejected) are documented on [`RegistryConfig`].
+//! [`RegistryConfig`]: a [`Registry`]'s file, with defaults and per-name overrides.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use toml::Table;
 
-use crate::{CircuitBreaker, Config, ConfigError, Registry};
+use crate::breaker::CircuitBreaker;
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::registry::Registry;
 
-mod build;
-mod de;
-mod keys;
-mod layer;
-mod values;
-
-use self::build::{build, check_used};
-use self::keys::{Field, Level};
-use self::layer::Layer;
-use self::values::{expect_table, file_error, join, parse_table};
-
-/// The top-level keys of a registry file.
-const TOP_LEVEL: [&str; 3] = ["resilience", "defaults", "breakers"];
+use super::build::{build, check_used};
+use super::keys::{Field, Level, TOP_LEVEL};
+use super::layer::Layer;
+use super::values::{expect_table, file_error, join, parse_table};
 
 /// A [`Registry`]'s configuration: defaults plus one override table per breaker name.
 ///
@@ -246,7 +226,7 @@ impl RegistryConfig {
 
     /// Reads a parsed registry table; with `strict`, keys other than [`TOP_LEVEL`]'s
     /// are errors, without, they are the application's.
-    fn from_table(table: &Table, strict: bool) -> Result<RegistryConfig, ConfigError> {
+    pub(super) fn from_table(table: &Table, strict: bool) -> Result<RegistryConfig, ConfigError> {
         if strict {
             if let Some(key) = table.keys().find(|key| !TOP_LEVEL.contains(&key.as_str())) {
                 return Err(file_error(
@@ -440,39 +420,5 @@ impl Registry {
     #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn from_toml(text: &str) -> Result<Registry, ConfigError> {
         Ok(RegistryConfig::from_toml(text)?.registry())
-    }
-}
-
-impl Config {
-    /// One breaker's configuration from a TOML table of [`ConfigBuilder`] keys, e.g.
-    /// `consecutive_failures = 3` and `open_duration = "30s"`, with the aliases listed on
-    /// [`RegistryConfig`]; validated like [`ConfigBuilder::build`], with errors naming
-    /// the key as written.
-    ///
-    /// [`ConfigBuilder`]: crate::ConfigBuilder
-    /// [`ConfigBuilder::build`]: crate::ConfigBuilder::build
-    ///
-    /// ```
-    /// use tower_circuit_breaker::Config;
-    ///
-    /// let config = Config::from_toml("name = \"db\"\nfailure_rate = 0.5\nsliding_window = { calls = 50 }")?;
-    /// assert_eq!(config.failure_rate(), Some(0.5));
-    /// let err = Config::from_toml("failure_rate = 1.5").unwrap_err();
-    /// assert_eq!(err.field(), "failure_rate");
-    /// let err = Config::from_toml("circuit_breaker_threshold = 0").unwrap_err();
-    /// assert_eq!(err.field(), "circuit_breaker_threshold");
-    /// # Ok::<(), tower_circuit_breaker::ConfigError>(())
-    /// ```
-    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        Config::from_table(&parse_table(text)?)
-    }
-
-    /// Reads a lone configuration's table.
-    fn from_table(table: &Table) -> Result<Config, ConfigError> {
-        let layer = Layer::parse(table, "", Level::Single)?;
-        let config = build(&[&layer], None)?;
-        check_used(&layer, |_| vec![&config], "this configuration has none")?;
-        Ok(config)
     }
 }

@@ -1,11 +1,12 @@
 //! Building configurations from layers, reporting a rejected value at the key that
 //! wrote it, and rejecting settings that would do nothing.
 
-use crate::{Config, ConfigBuilder, ConfigError};
+use crate::config::{Config, ConfigBuilder};
+use crate::error::ConfigError;
 
 use super::keys::{Field, Level};
 use super::layer::Layer;
-use super::values::file_error;
+use super::values::{file_error, join};
 
 /// The configuration `layers` describe, most specific first, named `name` if given.
 /// A value [`ConfigBuilder::build`] rejects is reported at the key that wrote it, as
@@ -42,13 +43,13 @@ fn locate(error: ConfigError, layers: &[&Layer]) -> ConfigError {
     };
     let top = layers.first().map_or("", |layer| layer.path.as_str());
     let Some((setting, rest)) = Field::of_builder_field(field) else {
-        return file_error(&super::values::join(top, field), error);
+        return file_error(&join(top, field), error);
     };
     let Some(origin) = layers
         .iter()
         .position(|layer| layer.written.contains_key(&setting))
     else {
-        return file_error(&super::values::join(top, field), error);
+        return file_error(&join(top, field), error);
     };
     let layer = layers[origin];
     let written = match rest {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use toml::{Table, Value};
 
-use crate::{ConfigBuilder, ConfigError};
+use crate::config::ConfigBuilder;
+use crate::error::ConfigError;
 
 use super::keys::{resolve, Field, Level};
 use super::values::{

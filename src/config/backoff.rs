@@ -1,0 +1,93 @@
+//! [`Backoff`]: how the open duration grows over consecutive trips.
+
+use std::time::Duration;
+
+/// How the open duration grows when the breaker trips again and again.
+///
+/// The `k`-th consecutive trip (counting from 0, reset when the breaker closes) opens
+/// for `open_duration * multiplier^k`, scaled by a random factor in
+/// `[1 - jitter, 1 + jitter]` so a fleet of breakers does not probe in lockstep, and
+/// never for longer than `max`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_circuit_breaker::{Backoff, Config};
+///
+/// let config = Config::builder()
+///     .open_duration(Duration::from_secs(5))
+///     .open_backoff(Backoff::exponential(2.0, Duration::from_secs(300)).jitter(0.1))
+///     .build()?;
+/// # Ok::<(), tower_circuit_breaker::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub(crate) multiplier: f64,
+    pub(crate) max: Option<Duration>,
+    pub(crate) jitter: f64,
+}
+
+impl Backoff {
+    /// Every trip opens for exactly `open_duration` (the default).
+    pub fn constant() -> Backoff {
+        Backoff {
+            multiplier: 1.0,
+            max: None,
+            jitter: 0.0,
+        }
+    }
+
+    /// Each consecutive trip multiplies the open duration by `multiplier`, up to `max`.
+    pub fn exponential(multiplier: f64, max: Duration) -> Backoff {
+        Backoff {
+            multiplier,
+            max: Some(max),
+            jitter: 0.0,
+        }
+    }
+
+    /// Randomizes each open duration by up to `±fraction` of it (`0.0 <= fraction < 1.0`,
+    /// so an open period never shrinks to nothing).
+    pub fn jitter(self, fraction: f64) -> Backoff {
+        Backoff {
+            jitter: fraction,
+            ..self
+        }
+    }
+
+    /// The open duration of the `trip`-th consecutive trip (0-based) before jitter.
+    pub(crate) fn nominal(&self, base: Duration, trip: u32) -> Duration {
+        if self.multiplier <= 1.0 || trip == 0 {
+            return base;
+        }
+        let max = self.max.unwrap_or(base);
+        let exponent = i32::try_from(trip).unwrap_or(i32::MAX);
+        let scaled = base.as_secs_f64() * self.multiplier.powi(exponent);
+        if !scaled.is_finite() || scaled >= max.as_secs_f64() {
+            max
+        } else {
+            Duration::from_secs_f64(scaled)
+        }
+    }
+
+    /// The open duration of the `trip`-th consecutive trip, with jitter drawn from
+    /// `unit`, a uniform sample in `[0, 1)`.
+    pub(crate) fn open_duration(&self, base: Duration, trip: u32, unit: f64) -> Duration {
+        let nominal = self.nominal(base, trip);
+        if self.jitter == 0.0 {
+            return nominal;
+        }
+        let factor = 1.0 + self.jitter * (2.0 * unit - 1.0);
+        let jittered =
+            Duration::try_from_secs_f64(nominal.as_secs_f64() * factor).unwrap_or(nominal);
+        match self.max {
+            Some(max) => jittered.min(max),
+            None => jittered,
+        }
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::constant()
+    }
+}

@@ -1,0 +1,218 @@
+//! The validation rules of [`ConfigBuilder::build`](super::ConfigBuilder::build): one
+//! check per rule, each named after the rule it checks, called by `build` in the order
+//! listed here (the first rule broken is the one reported).
+
+use std::time::Duration;
+
+use crate::config::backoff::Backoff;
+use crate::config::window::{Window, MAX_COUNT_WINDOW, MAX_TIME_BUCKETS};
+use crate::config::MAX_HALF_OPEN;
+use crate::error::ConfigError;
+
+/// `consecutive_failures`, when set, is at least 1 (unset, with a rate rule, turns the
+/// rule off).
+pub(super) fn consecutive_failures_at_least_one(n: Option<u32>) -> Result<(), ConfigError> {
+    match n {
+        Some(0) => Err(ConfigError::invalid(
+            "consecutive_failures",
+            0u32,
+            "must be at least 1 (leave it unset and set a rate rule to turn it off)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `failure_rate`, when set, is in `(0.0, 1.0]`.
+pub(super) fn failure_rate_in_range(rate: Option<f64>) -> Result<(), ConfigError> {
+    match rate {
+        Some(rate) => rate_in_range("failure_rate", rate),
+        None => Ok(()),
+    }
+}
+
+/// `slow_call.threshold` is longer than zero.
+pub(super) fn slow_call_threshold_above_zero(threshold: Duration) -> Result<(), ConfigError> {
+    above_zero("slow_call.threshold", threshold)
+}
+
+/// `slow_call.rate` is in `(0.0, 1.0]`.
+pub(super) fn slow_call_rate_in_range(rate: f64) -> Result<(), ConfigError> {
+    rate_in_range("slow_call.rate", rate)
+}
+
+/// A count window holds `1..=MAX_COUNT_WINDOW` calls.
+pub(super) fn count_window_size_in_range(window: Window) -> Result<(), ConfigError> {
+    match window {
+        Window::Count(n) if n == 0 || n > MAX_COUNT_WINDOW => Err(ConfigError::invalid(
+            "sliding_window",
+            window,
+            "a count window holds 1..=1048576 calls",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A time window is longer than zero.
+pub(super) fn time_window_above_zero(window: Window) -> Result<(), ConfigError> {
+    match window {
+        Window::Time { length, .. } if length.is_zero() => Err(ConfigError::invalid(
+            "sliding_window",
+            window,
+            "a time window must be longer than zero",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A time window has `1..=MAX_TIME_BUCKETS` buckets.
+pub(super) fn time_window_buckets_in_range(window: Window) -> Result<(), ConfigError> {
+    match window {
+        Window::Time { buckets, .. } if buckets == 0 || buckets > MAX_TIME_BUCKETS => {
+            Err(ConfigError::invalid(
+                "sliding_window",
+                window,
+                "a time window has 1..=3600 buckets",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Each bucket of a time window lasts at least one nanosecond.
+pub(super) fn time_window_buckets_at_least_one_nanosecond(
+    window: Window,
+) -> Result<(), ConfigError> {
+    match window {
+        Window::Time { length, buckets } if length.as_nanos() < u128::from(buckets) => {
+            Err(ConfigError::invalid(
+                "sliding_window",
+                window,
+                "each bucket must last at least one nanosecond",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `minimum_calls`, when set, is at least 1.
+pub(super) fn minimum_calls_at_least_one(n: Option<u32>) -> Result<(), ConfigError> {
+    match n {
+        Some(0) => Err(ConfigError::invalid(
+            "minimum_calls",
+            0u32,
+            "must be at least 1",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `minimum_calls`, when set, does not exceed the size of a count window: a rate could
+/// never trip.
+pub(super) fn minimum_calls_within_count_window(
+    n: Option<u32>,
+    window: Option<Window>,
+) -> Result<(), ConfigError> {
+    match (n, window) {
+        (Some(n), Some(Window::Count(size))) if n > size => Err(ConfigError::invalid(
+            "minimum_calls",
+            n,
+            "exceeds the count window's size, so no rate could ever trip",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `open_duration` is longer than zero.
+pub(super) fn open_duration_above_zero(open_duration: Duration) -> Result<(), ConfigError> {
+    above_zero("open_duration", open_duration)
+}
+
+/// `open_backoff.multiplier` is a finite number of at least 1.0: the open duration
+/// never shrinks.
+pub(super) fn backoff_multiplier_at_least_one(backoff: &Backoff) -> Result<(), ConfigError> {
+    if backoff.multiplier.is_finite() && backoff.multiplier >= 1.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "open_backoff.multiplier",
+            backoff.multiplier,
+            "must be a finite number >= 1.0",
+        ))
+    }
+}
+
+/// `open_backoff.jitter` is in `[0.0, 1.0)`: an open period never shrinks to nothing.
+pub(super) fn backoff_jitter_below_one(backoff: &Backoff) -> Result<(), ConfigError> {
+    if (0.0..1.0).contains(&backoff.jitter) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "open_backoff.jitter",
+            backoff.jitter,
+            "must be in [0.0, 1.0)",
+        ))
+    }
+}
+
+/// `open_backoff.max`, when set, is not shorter than `open_duration`.
+pub(super) fn backoff_max_at_least_open_duration(
+    backoff: &Backoff,
+    open_duration: Duration,
+) -> Result<(), ConfigError> {
+    match backoff.max {
+        Some(max) if max < open_duration => Err(ConfigError::invalid(
+            "open_backoff.max",
+            max,
+            "must not be shorter than open_duration",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `half_open_permits`, when set, is in `1..=MAX_HALF_OPEN`.
+pub(super) fn half_open_permits_in_range(n: Option<u32>) -> Result<(), ConfigError> {
+    half_open_in_range("half_open_permits", n)
+}
+
+/// `half_open_successes`, when set, is in `1..=MAX_HALF_OPEN`.
+pub(super) fn half_open_successes_in_range(n: Option<u32>) -> Result<(), ConfigError> {
+    half_open_in_range("half_open_successes", n)
+}
+
+/// `half_open_max_wait` is longer than zero.
+pub(super) fn half_open_max_wait_above_zero(max_wait: Duration) -> Result<(), ConfigError> {
+    above_zero("half_open_max_wait", max_wait)
+}
+
+/// A rate is in `(0.0, 1.0]`.
+fn rate_in_range(field: &'static str, rate: f64) -> Result<(), ConfigError> {
+    if rate.is_finite() && rate > 0.0 && rate <= 1.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(field, rate, "must be in (0.0, 1.0]"))
+    }
+}
+
+/// A duration is longer than zero.
+fn above_zero(field: &'static str, duration: Duration) -> Result<(), ConfigError> {
+    if duration.is_zero() {
+        Err(ConfigError::invalid(
+            field,
+            duration,
+            "must be longer than zero",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A half-open count, when set, is in `1..=MAX_HALF_OPEN` (it lives in 16 bits of the
+/// breaker's state word).
+fn half_open_in_range(field: &'static str, n: Option<u32>) -> Result<(), ConfigError> {
+    match n {
+        Some(n) if !(1..=MAX_HALF_OPEN).contains(&n) => {
+            Err(ConfigError::invalid(field, n, "must be in 1..=65535"))
+        }
+        _ => Ok(()),
+    }
+}
