@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use tower::load_shed::error::Overloaded;
 
-use crate::BoxError;
+use crate::error::BoxError;
 
 /// What a finished call says about the downstream's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

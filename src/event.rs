@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{State, TransitionReason};
+use crate::core::reason::TransitionReason;
+
+use crate::state::State;
 
 /// Something that happened in a breaker, delivered to every receiver returned by
 /// [`CircuitBreaker::subscribe`](crate::CircuitBreaker::subscribe).

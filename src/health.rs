@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{CircuitBreaker, Health, State};
+use crate::breaker::CircuitBreaker;
+
+use crate::state::{Health, State};
 
 /// One breaker's line in a [`HealthReport`].
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::State;
+use crate::state::State;
 
 /// A snapshot of a breaker, from [`CircuitBreaker::metrics`](crate::CircuitBreaker::metrics).
 ///

@@ -1,9 +1,14 @@
 //! [`Registry`]: named breakers shared across call sites.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::{CircuitBreaker, Config, HealthReport};
+use crate::breaker::CircuitBreaker;
+use crate::lock::unpoisoned;
+
+use crate::config::Config;
+
+use crate::health::HealthReport;
 
 /// A set of named breakers, shared by every clone.
 ///
@@ -123,13 +128,11 @@ impl Registry {
 
     fn read(&self) -> RwLockReadGuard<'_, BTreeMap<Arc<str>, CircuitBreaker>> {
         // The map is valid after any panic (inserts and removes are single calls).
-        self.breakers.read().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned(self.breakers.read())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<Arc<str>, CircuitBreaker>> {
-        self.breakers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+        unpoisoned(self.breakers.write())
     }
 }
 

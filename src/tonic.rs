@@ -120,7 +120,7 @@ use ::tonic::metadata::MetadataValue;
 use ::tonic::Status;
 
 use crate::convert_error::ConvertError;
-use crate::{BoxError, CircuitOpen, Error};
+use crate::error::{BoxError, CircuitOpen, Error};
 
 /// The metadata key of the gRPC retry design's server pushback: a non-negative whole
 /// number of milliseconds the client should wait before its next attempt.

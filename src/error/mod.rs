@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::State;
+use crate::state::State;
 
 pub(crate) mod nested;
 

@@ -15,9 +15,10 @@
 
 use std::any::{Any, TypeId};
 use std::cell::Cell;
-use std::sync::{PoisonError, RwLock};
+use std::sync::RwLock;
 
 use crate::error::{BoxError, CircuitOpen, Error};
+use crate::lock::unpoisoned;
 
 /// Downcasts to one `Error<E>` and searches it.
 type Finder = for<'a> fn(&'a dyn Any) -> Option<&'a CircuitOpen>;
@@ -48,10 +49,10 @@ pub(crate) fn register<E: 'static>() {
 fn register_slow(id: TypeId, finder: Finder) {
     let known = |finders: &[(TypeId, Finder)]| finders.iter().any(|(known, _)| *known == id);
     // The list holds plain pairs that are valid after any panic: a poisoned lock is fine.
-    if known(&FINDERS.read().unwrap_or_else(PoisonError::into_inner)) {
+    if known(&unpoisoned(FINDERS.read())) {
         return;
     }
-    let mut finders = FINDERS.write().unwrap_or_else(PoisonError::into_inner);
+    let mut finders = unpoisoned(FINDERS.write());
     if !known(&finders) {
         finders.push((id, finder));
     }
@@ -81,9 +82,7 @@ pub(crate) fn find(error: &dyn Any) -> Option<&CircuitOpen> {
         return CircuitOpen::find(&**boxed);
     }
     let id = error.type_id();
-    let finder = FINDERS
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
+    let finder = unpoisoned(FINDERS.read())
         .iter()
         .find(|(known, _)| *known == id)
         .map(|(_, finder)| *finder)?;
@@ -93,7 +92,7 @@ pub(crate) fn find(error: &dyn Any) -> Option<&CircuitOpen> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::State;
+    use crate::state::State;
 
     fn open() -> CircuitOpen {
         CircuitOpen {

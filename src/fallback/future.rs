@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::{CircuitOpen, Error};
+use crate::error::{CircuitOpen, Error};
 
 pin_project! {
     /// The future returned by [`Fallback`](crate::Fallback): the inner response, or

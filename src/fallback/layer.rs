@@ -2,7 +2,7 @@
 
 use tower::Layer;
 
-use crate::Fallback;
+use crate::fallback::service::Fallback;
 
 /// Wraps a breaker-guarded service in [`Fallback`]: rejections become
 /// `fallback(circuit_open)`.

@@ -4,7 +4,9 @@ use std::task::{Context, Poll};
 
 use tower::Service;
 
-use crate::{CircuitOpen, Error, FallbackFuture};
+use crate::error::{CircuitOpen, Error};
+
+use crate::fallback::future::FallbackFuture;
 
 /// A service that answers the breaker's rejections with a fallback response. Build it
 /// with [`FallbackLayer`](crate::FallbackLayer).

@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use ::http::{header, HeaderMap, Response, StatusCode};
 
+use crate::classify::{Classify, Outcome};
 use crate::http::parse_retry_after;
-use crate::{Classify, Outcome};
 
 /// The longest `Retry-After` honoured by default: a misbehaving server cannot keep the
 /// breaker open for longer than this.

@@ -7,9 +7,9 @@ use ::http::{header, HeaderValue, Response, StatusCode};
 
 use tower::layer::util::Stack;
 
+use crate::error::{BoxError, CircuitOpen};
 use crate::fallback::FallbackLayer;
-use crate::layer::CircuitBreakerLayer;
-use crate::{BoxError, CircuitOpen};
+use crate::middleware::layer::CircuitBreakerLayer;
 
 /// The default body of [`service_unavailable`]: it names no breaker and no duration
 /// (the topology behind a service is its own business; `Retry-After` carries the delay).

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::classify::{Classify, Outcome};
 use crate::http::HttpClassifier;
-use crate::{Classify, Outcome};
 
 /// Classifies a `reqwest::Client` used directly as the service (feature `reqwest`).
 ///

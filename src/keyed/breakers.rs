@@ -3,20 +3,25 @@
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use hashbrown::HashTable;
 
-use crate::clock::{to_nanos, Clock, Nanos};
-use crate::{CircuitBreaker, CircuitOpen, Config, ConfigError, HealthReport, Permit};
+use crate::breaker::{CircuitBreaker, Permit};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::CircuitOpen;
+use crate::health::HealthReport;
+use crate::keyed::builder::KeyedCircuitBreakersBuilder;
+use crate::keyed::eviction::Entry;
+use crate::lock::unpoisoned;
 
 /// Shards of the map: lookups on different shards never touch the same lock.
-const MAX_SHARDS: usize = 64;
+pub(super) const MAX_SHARDS: usize = 64;
 /// Entries a shard should be able to hold before the map is split further.
-const MIN_SHARD_CAPACITY: usize = 16;
+pub(super) const MIN_SHARD_CAPACITY: usize = 16;
 
 /// One breaker per key (per host, per tenant, ...), created on first use, bounded in
 /// number and expired when idle.
@@ -67,146 +72,28 @@ const MIN_SHARD_CAPACITY: usize = 16;
 /// # Ok::<(), tower_circuit_breaker::ConfigError>(())
 /// ```
 pub struct KeyedCircuitBreakers<K> {
-    shared: Arc<Shared<K>>,
+    pub(super) shared: Arc<Shared<K>>,
 }
 
-struct Shared<K> {
-    config: Config,
-    shards: Box<[RwLock<Shard<K>>]>,
-    hasher: RandomState,
-    shard_capacity: usize,
-    max_keys: usize,
-    idle_timeout: Duration,
-    clock: Clock,
+pub(super) struct Shared<K> {
+    pub(super) config: Config,
+    pub(super) shards: Box<[RwLock<Shard<K>>]>,
+    pub(super) hasher: RandomState,
+    pub(super) shard_capacity: usize,
+    pub(super) max_keys: usize,
+    pub(super) idle_timeout: Duration,
+    pub(super) clock: Clock,
     /// Breakers handed out without being kept because their shard was full of open ones.
-    overflows: AtomicUsize,
+    pub(super) overflows: AtomicUsize,
     /// Test hook: `try_acquire` evicts the key between a lookup that found its breaker
     /// not closed and the permit, as another thread may.
     #[cfg(test)]
-    evict_before_permit: AtomicBool,
+    pub(super) evict_before_permit: AtomicBool,
 }
 
 /// One shard: entries found by their key's hash, so that a lookup hashes the key once
 /// (std's `HashMap` would hash it again after the shard was picked).
-type Shard<K> = HashTable<Entry<K>>;
-
-/// A kept breaker and its key. Use is tracked CLOCK-style so that a hit reads no clock and
-/// writes nothing shared once its bit is set: a hit sets `touched`; a sweep (under
-/// the shard's write lock) turns a set bit into `last_used = now` and clears it. A
-/// breaker therefore never looks idler than it is; it may look busier, by up to the
-/// time since the previous sweep.
-struct Entry<K> {
-    key: K,
-    /// The key's hash, so that growing the shard rehashes nothing.
-    hash: u64,
-    breaker: CircuitBreaker,
-    touched: AtomicBool,
-    /// When the breaker was last seen in use, as of the latest sweep.
-    last_used: Nanos,
-}
-
-impl<K> Entry<K> {
-    #[inline]
-    fn touch(&self) {
-        if !self.touched.load(Relaxed) {
-            self.touched.store(true, Relaxed);
-        }
-    }
-
-    /// Folds a hit since the previous sweep into `last_used`.
-    fn sweep(&mut self, now: Nanos) {
-        if std::mem::take(self.touched.get_mut()) {
-            self.last_used = now;
-        }
-    }
-}
-
-/// Builds [`KeyedCircuitBreakers`]; see [`KeyedCircuitBreakers::builder`].
-#[must_use]
-pub struct KeyedCircuitBreakersBuilder<K> {
-    config: Config,
-    max_keys: usize,
-    idle_timeout: Duration,
-    key: PhantomData<fn() -> K>,
-}
-
-impl<K> fmt::Debug for KeyedCircuitBreakersBuilder<K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyedCircuitBreakersBuilder")
-            .field("config", &self.config)
-            .field("max_keys", &self.max_keys)
-            .field("idle_timeout", &self.idle_timeout)
-            .finish()
-    }
-}
-
-impl<K> KeyedCircuitBreakersBuilder<K> {
-    /// The most breakers kept at once (default 10 000, at least 1), apart from breakers
-    /// with calls in flight. The map is split into shards of `max_keys / shards`
-    /// entries each, and each shard keeps to its share.
-    ///
-    /// A breaker with a call in flight (a [`Permit`] out, or a response future neither
-    /// finished nor dropped) is never evicted, nor is one holding the circuit open: the
-    /// call's outcome must reach the breaker the key uses next, or a trip would be
-    /// lost. When a new key arrives at a shard holding nothing but such breakers:
-    /// - if some have calls in flight, the key is kept over the bound: a shard goes
-    ///   over its share by at most the number of its breakers with calls in flight when
-    ///   it takes the key. [`len`](KeyedCircuitBreakers::len) therefore exceeds
-    ///   `max_keys` by at most the sum, over the shards, of the keys with calls in
-    ///   flight when the shard last took a new key. Those breakers stay in memory
-    ///   anyway while their calls hold them; the map adds an entry each.
-    /// - if all are holding the circuit open, the key gets a breaker that is used for
-    ///   its call and not kept (see [`overflows`](KeyedCircuitBreakers::overflows)).
-    ///
-    /// Calls that end shrink nothing by themselves: the excess is evicted (idle, then
-    /// least recently used, never one holding the circuit open) at the shard's next new
-    /// key or at [`evict_idle`](KeyedCircuitBreakers::evict_idle).
-    pub fn max_keys(mut self, max_keys: usize) -> Self {
-        self.max_keys = max_keys;
-        self
-    }
-
-    /// A breaker unused for this long may be evicted (default 10 minutes), unless it is
-    /// holding the circuit open. Use is noticed by sweeps (when a new key arrives at a
-    /// full shard, or [`evict_idle`](KeyedCircuitBreakers::evict_idle) runs), so a
-    /// breaker is never evicted early but may outlive its idle time by up to the time
-    /// between two sweeps.
-    pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
-        self.idle_timeout = idle_timeout;
-        self
-    }
-
-    /// Validates the bounds.
-    pub fn build(self) -> Result<KeyedCircuitBreakers<K>, ConfigError> {
-        if self.max_keys == 0 {
-            return Err(ConfigError::invalid("max_keys", 0, "must be at least 1"));
-        }
-        if self.idle_timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "idle_timeout",
-                self.idle_timeout,
-                "must be longer than zero",
-            ));
-        }
-        // A power of two, with at least MIN_SHARD_CAPACITY entries per shard when
-        // max_keys allows, so one shard's hash collisions do not evict early.
-        let shards = MAX_SHARDS.min(1 << (self.max_keys / MIN_SHARD_CAPACITY).max(1).ilog2());
-        Ok(KeyedCircuitBreakers {
-            shared: Arc::new(Shared {
-                config: self.config,
-                shards: (0..shards).map(|_| RwLock::default()).collect(),
-                hasher: RandomState::new(),
-                shard_capacity: self.max_keys / shards,
-                max_keys: self.max_keys,
-                idle_timeout: self.idle_timeout,
-                clock: Clock::new(),
-                overflows: AtomicUsize::new(0),
-                #[cfg(test)]
-                evict_before_permit: AtomicBool::new(false),
-            }),
-        })
-    }
-}
+pub(super) type Shard<K> = HashTable<Entry<K>>;
 
 impl<K> KeyedCircuitBreakers<K> {
     /// Default bound on the number of breakers.
@@ -217,12 +104,7 @@ impl<K> KeyedCircuitBreakers<K> {
     /// A builder: every key's breaker is built from `config`, named
     /// `"{config name}/{key}"`.
     pub fn builder(config: Config) -> KeyedCircuitBreakersBuilder<K> {
-        KeyedCircuitBreakersBuilder {
-            config,
-            max_keys: Self::DEFAULT_MAX_KEYS,
-            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
-            key: PhantomData,
-        }
+        KeyedCircuitBreakersBuilder::new(config)
     }
 
     /// A map with the default bounds.
@@ -411,7 +293,7 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
         let (hash, shard) = self.locate(key);
         read(shard)
             .find(hash, |entry| entry.key == *key)
-            .is_some_and(|entry| Arc::ptr_eq(entry.breaker.machine(), breaker.machine()))
+            .is_some_and(|entry| entry.breaker.is_same_breaker(breaker))
     }
 
     /// Runs `use_breaker` on `key`'s breaker, created if there is none, marked as used,
@@ -473,93 +355,13 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
     }
 }
 
-impl<K> Entry<K> {
-    /// Whether the breaker may be forgotten: no call in flight, and not holding the
-    /// circuit open. Calls first: finding none means seeing what they recorded, so a
-    /// call that just tripped the breaker is seen holding it open.
-    fn is_evictable(&self) -> bool {
-        !self.breaker.has_calls_in_flight() && !self.breaker.is_holding_open()
-    }
-}
-
-impl<K> Shared<K> {
-    /// Makes room for a new entry in a full shard: evicts idle breakers, then the least
-    /// recently used ones until the shard is under its share, never one holding the
-    /// circuit open or with calls in flight. If only such breakers are left, the shard
-    /// takes the entry anyway while it is over its share by fewer than the breakers
-    /// with calls in flight; returns whether it takes it.
-    fn make_room(&self, map: &mut Shard<K>, now: Nanos) -> bool {
-        self.evict_idle(map, now);
-        while map.len() >= self.shard_capacity {
-            if !self.evict_least_recently_used(map) {
-                let busy = map
-                    .iter()
-                    .filter(|entry| entry.breaker.has_calls_in_flight())
-                    .count();
-                return map.len() < self.shard_capacity + busy;
-            }
-        }
-        true
-    }
-
-    /// Evicts the idle breakers, then the least recently used ones while the shard is
-    /// over its share (which calls in flight allowed). Returns how many were evicted.
-    fn evict_idle_and_excess(&self, map: &mut Shard<K>, now: Nanos) -> usize {
-        let mut evicted = self.evict_idle(map, now);
-        while map.len() > self.shard_capacity && self.evict_least_recently_used(map) {
-            evicted += 1;
-        }
-        evicted
-    }
-
-    fn evict_idle(&self, map: &mut Shard<K>, now: Nanos) -> usize {
-        let before = map.len();
-        let idle = to_nanos(self.idle_timeout);
-        map.retain(|entry| {
-            entry.sweep(now);
-            now.saturating_sub(entry.last_used) < idle || !entry.is_evictable()
-        });
-        before - map.len()
-    }
-
-    /// Evicts the least recently used breaker that is evictable (see
-    /// [`Entry::is_evictable`]). Runs after [`evict_idle`](Self::evict_idle), which
-    /// swept every entry.
-    fn evict_least_recently_used(&self, map: &mut Shard<K>) -> bool {
-        loop {
-            // Evictability reads each lane of a breaker: it is checked only for an
-            // entry used before the oldest evictable one found so far.
-            let mut oldest: Option<(u64, Nanos)> = None;
-            for entry in map.iter() {
-                if oldest.map_or(true, |(_, last_used)| entry.last_used < last_used)
-                    && entry.is_evictable()
-                {
-                    oldest = Some((entry.hash, entry.last_used));
-                }
-            }
-            let Some((hash, last_used)) = oldest else {
-                return false;
-            };
-            // Any entry of that hash and use time is an equally good victim. None is
-            // found only if the chosen breaker tripped open or took a call since (a
-            // handle held outside the map): look again.
-            if let Ok(found) = map.find_entry(hash, |entry| {
-                entry.hash == hash && entry.last_used == last_used && entry.is_evictable()
-            }) {
-                found.remove();
-                return true;
-            }
-        }
-    }
-}
-
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     // Entries are inserted and removed whole: the map is valid after any panic.
-    lock.read().unwrap_or_else(PoisonError::into_inner)
+    unpoisoned(lock.read())
 }
 
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
+    unpoisoned(lock.write())
 }
 
 impl<K> Clone for KeyedCircuitBreakers<K> {
@@ -584,7 +386,7 @@ impl<K> fmt::Debug for KeyedCircuitBreakers<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::State;
+    use crate::state::State;
 
     fn breakers() -> KeyedCircuitBreakers<String> {
         KeyedCircuitBreakers::new(Config::builder().consecutive_failures(1).build().unwrap())
@@ -601,7 +403,7 @@ mod tests {
         let permit = breakers.try_acquire(&key).expect("a new breaker admits");
         permit.failure();
         let kept = breakers.get(&key).expect("the key is kept again");
-        assert!(!Arc::ptr_eq(kept.machine(), looked_up.machine()));
+        assert!(!kept.is_same_breaker(&looked_up));
         assert_eq!(kept.state(), State::Open, "the failure reached it");
         let forgotten = looked_up.metrics();
         assert_eq!((forgotten.failures, forgotten.ignored), (0, 1));

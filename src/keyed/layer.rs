@@ -2,9 +2,10 @@
 
 use tower::Layer;
 
+use crate::classify::DefaultClassifier;
+use crate::config::Config;
 use crate::convert_error::{ConvertErrorLayer, IntoBoxError};
 use crate::keyed::{KeyedCircuitBreakerService, KeyedCircuitBreakers};
-use crate::{Config, DefaultClassifier};
 
 /// Wraps services in a [`KeyedCircuitBreakerService`]: each request is guarded by the
 /// breaker of its key, computed by `key` from the request (the URI authority, a tenant

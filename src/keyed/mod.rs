@@ -2,15 +2,20 @@
 //!
 //! - [`breakers`]: [`KeyedCircuitBreakers`], the sharded, bounded map from key to
 //!   breaker.
+//! - [`builder`]: [`KeyedCircuitBreakersBuilder`], its bounds.
+//! - `eviction`: what a shard keeps per key and how it makes room.
 //! - [`layer`]: [`KeyedCircuitBreakerLayer`], which applies it to a service.
 //! - [`service`]: [`KeyedCircuitBreakerService`], which picks each request's breaker
 //!   with the key function. Its calls resolve to the crate's
 //!   [`ResponseFuture`](crate::ResponseFuture).
 
 pub(crate) mod breakers;
+pub(crate) mod builder;
+mod eviction;
 pub(crate) mod layer;
 pub(crate) mod service;
 
-pub use breakers::{KeyedCircuitBreakers, KeyedCircuitBreakersBuilder};
+pub use breakers::KeyedCircuitBreakers;
+pub use builder::KeyedCircuitBreakersBuilder;
 pub use layer::KeyedCircuitBreakerLayer;
 pub use service::KeyedCircuitBreakerService;

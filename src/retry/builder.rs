@@ -10,7 +10,7 @@ use super::backoff::Backoff;
 use super::jitter::Seeds;
 use super::predicate::{RetryIfFn, RetryOnError};
 use super::RetryPolicy;
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// Builds a [`RetryPolicy`]; [`build`](RetryPolicyBuilder::build) validates every value.
 ///

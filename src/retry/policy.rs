@@ -12,7 +12,7 @@ use super::backoff::{shrink, Backoff};
 use super::builder::RetryPolicyBuilder;
 use super::jitter::{Seeds, SplitMix64};
 use super::predicate::{FindCircuitOpen, RetryOnError, RetryPredicate};
-use crate::CircuitOpen;
+use crate::error::CircuitOpen;
 
 /// A [`tower::retry::Policy`]: retries failed attempts after an exponentially growing,
 /// jittered delay, up to a number of attempts and an optional retry budget, and never

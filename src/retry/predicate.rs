@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::{CircuitOpen, Error};
+use crate::error::{CircuitOpen, Error};
 
 /// Decides whether a finished attempt should be retried.
 ///
