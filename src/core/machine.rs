@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 use crate::clock::{to_nanos, Clock, Nanos};
 use crate::config::Config;
 use crate::core::admission::{Admission, PermitKind, Rejection, Ticket};
-use crate::core::events::EventHub;
+use crate::core::event_hub::EventHub;
 use crate::core::reason::TransitionReason;
 use crate::core::sync::{AtomicU32, AtomicU64, Mutex};
 use crate::core::window::{SlidingWindow, WindowStats};

@@ -22,14 +22,14 @@
 //!
 //! Imports run one way, down this list: a module uses only those below it, and the
 //! crate's leaf modules (`state`, `classify`, `clock`, `config`, `event`, `error`,
-//! `random`); nothing above `core` (the door, the middleware, the fleet, the export).
+//! `random`, `lock`); nothing above `core` (the door, the middleware, the fleet, the export).
 //!
 //! - [`permit`]: the permit and its constructors.
 //! - [`lane`]: striped per-thread counters; counts rejections.
 //! - [`machine`]: the state machine: admission, outcome recording and trip rules,
 //!   transitions, announcing, the fleet's hooks.
 //! - [`observer`]: the hook through which transitions reach the metrics export.
-//! - [`events`]: the event fan-out to subscribers, one relaxed load when nobody
+//! - [`event_hub`]: the event fan-out to subscribers, one relaxed load when nobody
 //!   listens.
 //! - [`window`]: lock-free count and time sliding windows.
 //! - [`admission`]: what admission hands out: tickets, rejections, permit kinds.
@@ -38,7 +38,7 @@
 //! - [`sync`]: std's atomics and mutex, or loom's under `--cfg tcb_loom`.
 
 pub(crate) mod admission;
-pub(crate) mod events;
+pub(crate) mod event_hub;
 pub(crate) mod lane;
 pub(crate) mod machine;
 pub(crate) mod observer;
