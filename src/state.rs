@@ -28,9 +28,16 @@ pub enum State {
 }
 
 impl State {
-    /// Every state, e.g. for the one-hot state gauge.
-    #[cfg(any(test, feature = "metrics"))]
-    pub(crate) const ALL: [State; 7] = [
+    /// Every state, in declaration order: e.g. to label a one-hot state gauge, or to
+    /// parse a state from its [`as_str`](Self::as_str) name.
+    ///
+    /// ```
+    /// use tower_circuit_breaker::State;
+    ///
+    /// let parsed = State::ALL.into_iter().find(|state| state.as_str() == "half_open");
+    /// assert_eq!(parsed, Some(State::HalfOpen));
+    /// ```
+    pub const ALL: [State; 7] = [
         State::Closed,
         State::Open,
         State::HalfOpen,

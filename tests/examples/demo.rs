@@ -187,18 +187,10 @@ pub fn usage() -> String {
 }
 
 fn state(name: &str) -> State {
-    [
-        State::Closed,
-        State::Open,
-        State::HalfOpen,
-        State::ForcedOpen,
-        State::ForcedClosed,
-        State::Disabled,
-        State::MetricsOnly,
-    ]
-    .into_iter()
-    .find(|state| state.to_string() == name)
-    .unwrap_or_else(|| panic!("no state {name:?}"))
+    State::ALL
+        .into_iter()
+        .find(|state| state.as_str() == name)
+        .unwrap_or_else(|| panic!("not a state: {name}"))
 }
 
 #[derive(Deserialize)]
