@@ -221,7 +221,9 @@ fn tracing_warns_on_open_and_reports_the_rest() {
             .name("inventory")
             .failure_rate(0.5)
             .minimum_calls(4)
-            .open_duration(Duration::from_millis(1))
+            // Long enough that the open period cannot end before the reads below,
+            // however slow the machine (this test runs in real time).
+            .open_duration(Duration::from_secs(3_600))
             .build()
             .unwrap(),
     );

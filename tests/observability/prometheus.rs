@@ -90,7 +90,8 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
     let handle = recorder();
 
     let registry = Registry::new();
-    let open_for = Duration::from_millis(50);
+    // Long enough that the scrape right after the trip still finds it open (real time).
+    let open_for = Duration::from_secs(30);
     let db = registry.get_or_insert(
         "db",
         Config::builder()
