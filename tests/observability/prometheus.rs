@@ -66,12 +66,13 @@ fn value(series: &Series, key: &str) -> f64 {
 fn state_of(series: &Series, state: &str) -> f64 {
     value(
         series,
-        &format!(r#"circuit_breaker_state{{breaker="db",state="{state}"}}"#),
+        &format!(r#"circuit_breaker_state{{breaker="scraped",state="{state}"}}"#),
     )
 }
 
-/// The process-wide recorder, installed once for every test of this binary; each test
-/// uses its own breaker names.
+/// The process-wide recorder, installed once for every test of this binary. Every
+/// breaker of the binary exports its transitions to it, so the breakers scraped here
+/// have names no other test of the binary uses.
 fn recorder() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -93,7 +94,7 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
     // Long enough that the scrape right after the trip still finds it open (real time).
     let open_for = Duration::from_secs(30);
     let db = registry.get_or_insert(
-        "db",
+        "scraped",
         Config::builder()
             .consecutive_failures(2)
             // A window, so the breaker has a recent rate to export.
@@ -121,27 +122,36 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
     assert!(db.try_acquire().is_err());
     let tripped = get().await.unwrap();
     let calls = |outcome: &str| {
-        format!(r#"circuit_breaker_calls_total{{breaker="db",outcome="{outcome}"}}"#)
+        format!(r#"circuit_breaker_calls_total{{breaker="scraped",outcome="{outcome}"}}"#)
     };
     assert_eq!(value(&tripped, &calls("success")), 1.0);
     assert_eq!(value(&tripped, &calls("failure")), 2.0);
     assert_eq!(value(&tripped, &calls("ignored")), 0.0);
     assert_eq!(
-        value(&tripped, r#"circuit_breaker_rejected_total{breaker="db"}"#),
+        value(
+            &tripped,
+            r#"circuit_breaker_rejected_total{breaker="scraped"}"#
+        ),
         1.0
     );
     assert_eq!(
         value(
             &tripped,
-            r#"circuit_breaker_would_be_trips_total{breaker="db"}"#
+            r#"circuit_breaker_would_be_trips_total{breaker="scraped"}"#
         ),
         0.0,
         "a real trip, not a metrics-only one"
     );
-    let failure_rate = value(&tripped, r#"circuit_breaker_failure_rate{breaker="db"}"#);
+    let failure_rate = value(
+        &tripped,
+        r#"circuit_breaker_failure_rate{breaker="scraped"}"#,
+    );
     assert!((failure_rate - 2.0 / 3.0).abs() < 1e-9, "{failure_rate}");
     assert_eq!(
-        value(&tripped, r#"circuit_breaker_slow_call_rate{breaker="db"}"#),
+        value(
+            &tripped,
+            r#"circuit_breaker_slow_call_rate{breaker="scraped"}"#
+        ),
         0.0
     );
     assert!(!tripped.contains_key(r#"circuit_breaker_failure_rate{breaker="no_window"}"#));
@@ -156,7 +166,7 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
     assert_eq!(state_of(&tripped, "open"), 1.0);
     assert_eq!(state_of(&tripped, "closed"), 0.0);
     let transitions = |from: &str, to: &str| {
-        format!(r#"circuit_breaker_transitions_total{{breaker="db",from="{from}",to="{to}"}}"#)
+        format!(r#"circuit_breaker_transitions_total{{breaker="scraped",from="{from}",to="{to}"}}"#)
     };
     assert_eq!(value(&tripped, &transitions("closed", "open")), 1.0);
 
@@ -179,7 +189,7 @@ async fn a_scrape_follows_a_trip_and_a_recovery() {
     assert_eq!(
         value(
             &recovered,
-            r#"circuit_breaker_rejected_total{breaker="db"}"#
+            r#"circuit_breaker_rejected_total{breaker="scraped"}"#
         ),
         1.0
     );
