@@ -4,10 +4,15 @@
 //! Run: `cargo bench --bench compare` (add `-- --quick` for a fast pass).
 //! Results and how to read them: `benches/README.md`.
 //!
-//! - Single-thread scenarios drive each service synchronously, like `closed_path.rs`:
-//!   `poll_ready` with a no-op waker, `call`, one poll of the future pinned where it
-//!   was returned (as an executor polls in place; `closed_path.rs` also measures the
-//!   cost of moving the future first).
+//! - Every scenario runs under two drivers, back to back:
+//!   - `<scenario>/<breaker>`: synchronous, like `closed_path.rs`: `poll_ready` with a
+//!     no-op waker, `call`, one poll of the future pinned where it was returned (as an
+//!     executor polls in place; `closed_path.rs` also measures the cost of moving the
+//!     future first). The compiler may fuse the three into the measuring loop.
+//!   - `user/<scenario>/<breaker>`: shaped like user code: a generic, not-inlined
+//!     `async fn` doing `svc.ready().await?; svc.call(x).await` (`user_call`), awaited in
+//!     a loop inside a current-thread Tokio runtime, one `block_on` per measured batch.
+//!     The 2-thread rows give each thread its own current-thread runtime.
 //! - Before each measurement, 10 000 calls run under a counting global allocator and
 //!   the bench prints `allocs/call` for that scenario on stderr.
 //! - Every scenario tallies its outcomes (ok / inner failure / rejection) and checks them
@@ -28,7 +33,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use futures::task::noop_waker_ref;
-use tower::{service_fn, Layer, Service};
+use tower::{service_fn, Layer, Service, ServiceExt};
 use tower_circuit_breaker as tcb;
 use tower_resilience_circuitbreaker as trc;
 
@@ -85,9 +90,18 @@ const WARM_UP_CALLS: u64 = 1_000;
 
 /// Allocations made while `f` runs (on any thread).
 fn count_allocations(f: impl FnOnce()) -> u64 {
+    start_counting();
+    f();
+    stop_counting()
+}
+
+fn start_counting() {
     ALLOCATIONS.store(0, Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);
-    f();
+}
+
+/// Allocations since `start_counting`.
+fn stop_counting() -> u64 {
     COUNTING.store(false, Ordering::SeqCst);
     ALLOCATIONS.load(Ordering::SeqCst)
 }
@@ -233,6 +247,49 @@ fn counter() -> impl FnMut() -> u64 {
 // ---------------------------------------------------------------------------------------
 // Drivers.
 
+/// How a scenario drives each service. Every scenario runs with both; the user-shaped
+/// rows are named `user/<scenario>/<breaker>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    /// `call_once` / `call_spin`: synchronous polls with a no-op waker, inlined into the
+    /// measuring loop (the compiler may fuse `poll_ready`, `call` and `poll`).
+    Poll,
+    /// `user_call`: a generic, not-inlined `async fn` doing `ready().await` then
+    /// `call().await`, awaited in a loop inside a current-thread Tokio runtime
+    /// (one `block_on` per measured batch, not per call).
+    User,
+}
+
+impl Driver {
+    /// The benchmark (or group) id under this driver.
+    fn id(self, id: &str) -> String {
+        match self {
+            Driver::Poll => id.to_owned(),
+            Driver::User => format!("user/{id}"),
+        }
+    }
+}
+
+/// One call as user code makes it: generic over the service, not inlined into the
+/// caller, `ready().await?` then `call(request).await`.
+#[inline(never)]
+async fn user_call<S>(svc: &mut S, request: u64) -> Result<u64, S::Error>
+where
+    S: Service<u64, Response = u64>,
+{
+    svc.ready().await?;
+    svc.call(request).await
+}
+
+/// The runtime of the user-shaped driver: what `#[tokio::main(flavor = "current_thread")]`
+/// builds.
+fn user_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+}
+
 /// One synchronous call: poll_ready with a no-op waker, call, poll the future once
 /// where it was pinned, as an executor polls a task's future in place.
 #[inline(always)]
@@ -333,6 +390,24 @@ where
 
 /// Counts allocations over `ALLOC_CALLS` calls, then measures with criterion.
 fn bench_single<S, R>(
+    driver: Driver,
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    svc: &mut S,
+    request: R,
+) -> Tally
+where
+    S: Service<u64, Response = u64>,
+    S::Error: Verdict,
+    R: FnMut() -> u64,
+{
+    match driver {
+        Driver::Poll => bench_single_poll(group, id, svc, request),
+        Driver::User => bench_single_user(group, id, svc, request),
+    }
+}
+
+fn bench_single_poll<S, R>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     svc: &mut S,
@@ -360,6 +435,47 @@ where
     tally
 }
 
+/// `bench_single` with the user-shaped driver: every call is `user_call(..).await`, and
+/// each measured batch is one `block_on` of a loop over them.
+fn bench_single_user<S, R>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    svc: &mut S,
+    mut request: R,
+) -> Tally
+where
+    S: Service<u64, Response = u64>,
+    S::Error: Verdict,
+    R: FnMut() -> u64,
+{
+    let rt = user_runtime();
+    let mut tally = Tally::default();
+    let allocations = rt.block_on(async {
+        for _ in 0..WARM_UP_CALLS {
+            tally.add(user_call(svc, request()).await);
+        }
+        start_counting();
+        for _ in 0..ALLOC_CALLS {
+            tally.add(user_call(svc, request()).await);
+        }
+        stop_counting()
+    });
+    report_allocations(id, allocations, ALLOC_CALLS);
+    let name = id.rsplit('/').next().unwrap_or(id);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tally.add(black_box(user_call(svc, black_box(request())).await));
+                }
+                start.elapsed()
+            })
+        })
+    });
+    tally
+}
+
 /// Calls per armed breaker in the half-open scenario: below every configured number of
 /// probes that would close it.
 const HALF_OPEN_BATCH: u64 = 50_000;
@@ -368,6 +484,7 @@ const HALF_OPEN_BATCH: u64 = 50_000;
 /// at most `HALF_OPEN_BATCH` calls gets a freshly armed breaker (arming is not timed);
 /// `check` runs after every batch.
 fn bench_half_open<S, A, K>(
+    driver: Driver,
     group: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     mut arm: A,
@@ -380,16 +497,31 @@ where
     K: FnMut(&S),
 {
     let mut tally = Tally::default();
+    let rt = user_runtime();
     let mut svc = arm();
     check(&svc);
-    for _ in 0..WARM_UP_CALLS {
-        tally.add(call_once(&mut svc, SUCCEEDING));
-    }
-    let allocations = count_allocations(|| {
-        for _ in 0..ALLOC_CALLS {
-            tally.add(call_once(&mut svc, SUCCEEDING));
+    let allocations = match driver {
+        Driver::Poll => {
+            for _ in 0..WARM_UP_CALLS {
+                tally.add(call_once(&mut svc, SUCCEEDING));
+            }
+            count_allocations(|| {
+                for _ in 0..ALLOC_CALLS {
+                    tally.add(call_once(&mut svc, SUCCEEDING));
+                }
+            })
         }
-    });
+        Driver::User => rt.block_on(async {
+            for _ in 0..WARM_UP_CALLS {
+                tally.add(user_call(&mut svc, SUCCEEDING).await);
+            }
+            start_counting();
+            for _ in 0..ALLOC_CALLS {
+                tally.add(user_call(&mut svc, SUCCEEDING).await);
+            }
+            stop_counting()
+        }),
+    };
     check(&svc);
     drop(svc);
     report_allocations(id, allocations, ALLOC_CALLS);
@@ -401,11 +533,22 @@ where
             while left > 0 {
                 let n = left.min(HALF_OPEN_BATCH);
                 let mut svc = arm();
-                let start = Instant::now();
-                for _ in 0..n {
-                    tally.add(black_box(call_once(&mut svc, black_box(SUCCEEDING))));
-                }
-                spent += start.elapsed();
+                spent += match driver {
+                    Driver::Poll => {
+                        let start = Instant::now();
+                        for _ in 0..n {
+                            tally.add(black_box(call_once(&mut svc, black_box(SUCCEEDING))));
+                        }
+                        start.elapsed()
+                    }
+                    Driver::User => rt.block_on(async {
+                        let start = Instant::now();
+                        for _ in 0..n {
+                            tally.add(black_box(user_call(&mut svc, black_box(SUCCEEDING)).await));
+                        }
+                        start.elapsed()
+                    }),
+                };
                 check(&svc);
                 left -= n;
             }
@@ -432,7 +575,7 @@ struct PoolShared {
 }
 
 impl Pool {
-    fn new<S>(svc: &S, threads: usize) -> Pool
+    fn new<S>(driver: Driver, svc: &S, threads: usize) -> Pool
     where
         S: Service<u64, Response = u64> + Clone + Send + 'static,
         S::Error: Verdict,
@@ -449,21 +592,39 @@ impl Pool {
             .map(|_| {
                 let mut svc = svc.clone();
                 let shared = Arc::clone(&shared);
-                std::thread::spawn(move || loop {
-                    shared.start.wait();
-                    if shared.stop.load(Ordering::Acquire) {
-                        return;
+                std::thread::spawn(move || {
+                    // The user-shaped driver: one current-thread runtime per worker,
+                    // one `block_on` per round.
+                    let rt = (driver == Driver::User).then(user_runtime);
+                    loop {
+                        shared.start.wait();
+                        if shared.stop.load(Ordering::Acquire) {
+                            return;
+                        }
+                        let n = shared.calls_per_thread.load(Ordering::Acquire);
+                        let mut tally = Tally::default();
+                        let span = match &rt {
+                            None => {
+                                let begin = Instant::now();
+                                for _ in 0..n {
+                                    let result = call_spin(&mut svc, black_box(SUCCEEDING));
+                                    tally.add(black_box(result));
+                                }
+                                (begin, Instant::now())
+                            }
+                            Some(rt) => rt.block_on(async {
+                                let begin = Instant::now();
+                                for _ in 0..n {
+                                    let result = user_call(&mut svc, black_box(SUCCEEDING)).await;
+                                    tally.add(black_box(result));
+                                }
+                                (begin, Instant::now())
+                            }),
+                        };
+                        shared.spans.lock().unwrap().push(span);
+                        shared.tally.lock().unwrap().merge(tally);
+                        shared.done.wait();
                     }
-                    let n = shared.calls_per_thread.load(Ordering::Acquire);
-                    let mut tally = Tally::default();
-                    let begin = Instant::now();
-                    for _ in 0..n {
-                        tally.add(black_box(call_spin(&mut svc, black_box(SUCCEEDING))));
-                    }
-                    let end = Instant::now();
-                    shared.spans.lock().unwrap().push((begin, end));
-                    shared.tally.lock().unwrap().merge(tally);
-                    shared.done.wait();
                 })
             })
             .collect();
@@ -503,6 +664,7 @@ impl Drop for Pool {
 /// `threads` threads share one breaker, each through its own clone of `svc`. Criterion
 /// sees total wall time / total calls across all threads.
 fn bench_threads<S>(
+    driver: Driver,
     group: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     svc: &S,
@@ -512,7 +674,7 @@ where
     S: Service<u64, Response = u64> + Clone + Send + 'static,
     S::Error: Verdict,
 {
-    let pool = Pool::new(svc, threads);
+    let pool = Pool::new(driver, svc, threads);
     pool.round(WARM_UP_CALLS);
     let allocations = count_allocations(|| {
         pool.round(ALLOC_CALLS);
@@ -670,84 +832,84 @@ where
 // ---------------------------------------------------------------------------------------
 // Scenarios.
 
-fn baseline(c: &mut Criterion) {
-    let mut group = c.benchmark_group("baseline");
-    let id = "baseline/service_fn";
+fn baseline(c: &mut Criterion, d: Driver) {
+    let mut group = c.benchmark_group(d.id("baseline"));
+    let id = &d.id("baseline/service_fn");
     let mut svc = service_fn(echo);
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     group.finish();
 }
 
-fn closed_success(c: &mut Criterion) {
-    let mut group = c.benchmark_group("closed_success");
+fn closed_success(c: &mut Criterion, d: Driver) {
+    let mut group = c.benchmark_group(d.id("closed_success"));
 
-    let id = "closed_success/tower-circuit-breaker";
+    let id = &d.id("closed_success/tower-circuit-breaker");
     let mut svc = ours(tcb::Config::default()).layer(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_ours(id, &svc, tcb::State::Closed);
     let metrics = svc.breaker().metrics();
     assert_eq!((metrics.failures, metrics.rejected), (0, 0), "{id}");
 
-    let id = "closed_success/tower-resilience";
+    let id = &d.id("closed_success/tower-resilience");
     let layer = trc::CircuitBreakerLayer::builder().build().expect("valid");
     let mut svc = layer.layer(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_trc(id, &svc, trc::CircuitState::Closed);
 
-    let id = "closed_success/failsafe";
+    let id = &d.id("closed_success/failsafe");
     let mut svc = failsafe_default(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_failsafe(id, &svc, "closed");
 
-    let id = "closed_success/recloser";
+    let id = &d.id("closed_success/recloser");
     let mut svc = recloser_service(service_fn(echo), recloser::Recloser::default());
     // recloser has no state accessor; no rejection means it never opened.
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
 
     group.finish();
 }
 
-fn closed_ten_percent_failures(c: &mut Criterion) {
-    let mut group = c.benchmark_group("closed_10pct_failures");
+fn closed_ten_percent_failures(c: &mut Criterion, d: Driver) {
+    let mut group = c.benchmark_group(d.id("closed_10pct_failures"));
 
     // Every crate: open at a 50% failure rate over the last 100 calls (failsafe: its
     // default, a success rate below 80% over 30 s or 5 consecutive failures). One call
     // in ten fails, never two in a row, so none of them may open.
-    let id = "closed_10pct_failures/tower-circuit-breaker";
+    let id = &d.id("closed_10pct_failures/tower-circuit-breaker");
     let mut svc = ours(ours_rate_over(tcb::Window::count(100))).layer(service_fn(flaky));
-    bench_single(&mut group, id, &mut svc, counter()).assert_one_in_ten_failed(id);
+    bench_single(d, &mut group, id, &mut svc, counter()).assert_one_in_ten_failed(id);
     assert_ours(id, &svc, tcb::State::Closed);
 
-    let id = "closed_10pct_failures/tower-resilience";
+    let id = &d.id("closed_10pct_failures/tower-resilience");
     let layer = trc::CircuitBreakerLayer::builder()
         .failure_rate_threshold(0.5)
         .sliding_window_size(100)
         .build()
         .expect("valid");
     let mut svc = layer.layer(service_fn(flaky));
-    bench_single(&mut group, id, &mut svc, counter()).assert_one_in_ten_failed(id);
+    bench_single(d, &mut group, id, &mut svc, counter()).assert_one_in_ten_failed(id);
     assert_trc(id, &svc, trc::CircuitState::Closed);
 
-    let id = "closed_10pct_failures/failsafe";
+    let id = &d.id("closed_10pct_failures/failsafe");
     let mut svc = failsafe_default(service_fn(flaky));
-    bench_single(&mut group, id, &mut svc, counter()).assert_one_in_ten_failed(id);
+    bench_single(d, &mut group, id, &mut svc, counter()).assert_one_in_ten_failed(id);
     assert_failsafe(id, &svc, "closed");
 
-    let id = "closed_10pct_failures/recloser";
+    let id = &d.id("closed_10pct_failures/recloser");
     let recloser = recloser::Recloser::custom()
         .error_rate(0.5)
         .closed_len(100)
         .build();
     let mut svc = recloser_service(service_fn(flaky), recloser);
-    bench_single(&mut group, id, &mut svc, counter()).assert_one_in_ten_failed(id);
+    bench_single(d, &mut group, id, &mut svc, counter()).assert_one_in_ten_failed(id);
 
     group.finish();
 }
 
-fn open_rejection(c: &mut Criterion) {
-    let mut group = c.benchmark_group("open_rejection");
+fn open_rejection(c: &mut Criterion, d: Driver) {
+    let mut group = c.benchmark_group(d.id("open_rejection"));
 
-    let id = "open_rejection/tower-circuit-breaker";
+    let id = &d.id("open_rejection/tower-circuit-breaker");
     let config = tcb::Config::builder()
         .consecutive_failures(1)
         .open_duration(LONG_OPEN)
@@ -757,23 +919,23 @@ fn open_rejection(c: &mut Criterion) {
     trip(&mut svc);
     assert_ours(id, &svc, tcb::State::Open);
     let rejected_before = svc.breaker().metrics().rejected;
-    let tally = bench_single(&mut group, id, &mut svc, || SUCCEEDING);
+    let tally = bench_single(d, &mut group, id, &mut svc, || SUCCEEDING);
     tally.assert_all_rejected(id);
     assert_ours(id, &svc, tcb::State::Open);
     let metrics = svc.breaker().metrics();
     assert_eq!(metrics.rejected - rejected_before, tally.rejected, "{id}");
     assert_eq!(metrics.successes, 0, "{id}");
 
-    let id = "open_rejection/tower-circuit-breaker-forced";
+    let id = &d.id("open_rejection/tower-circuit-breaker-forced");
     let layer = ours(tcb::Config::default());
     layer.breaker().force_open();
     let mut svc = layer.layer(service_fn(echo));
-    let tally = bench_single(&mut group, id, &mut svc, || SUCCEEDING);
+    let tally = bench_single(d, &mut group, id, &mut svc, || SUCCEEDING);
     tally.assert_all_rejected(id);
     assert_ours(id, &svc, tcb::State::ForcedOpen);
     assert_eq!(svc.breaker().metrics().rejected, tally.rejected, "{id}");
 
-    let id = "open_rejection/tower-resilience";
+    let id = &d.id("open_rejection/tower-resilience");
     let layer = trc::CircuitBreakerLayer::builder()
         .consecutive_failures(1)
         .wait_duration_in_open(LONG_OPEN)
@@ -782,38 +944,38 @@ fn open_rejection(c: &mut Criterion) {
     let mut svc = layer.layer(service_fn(flaky));
     trip(&mut svc);
     assert_trc(id, &svc, trc::CircuitState::Open);
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_rejected(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_rejected(id);
     assert_trc(id, &svc, trc::CircuitState::Open);
 
-    let id = "open_rejection/failsafe";
+    let id = &d.id("open_rejection/failsafe");
     let policy =
         failsafe::failure_policy::consecutive_failures(1, failsafe::backoff::constant(LONG_OPEN));
     let mut svc = failsafe_service(service_fn(flaky), policy);
     trip(&mut svc);
     assert_failsafe(id, &svc, "open");
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_rejected(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_rejected(id);
     assert_failsafe(id, &svc, "open");
 
-    let id = "open_rejection/recloser";
+    let id = &d.id("open_rejection/recloser");
     let recloser = recloser::Recloser::custom()
         .closed_len(1)
         .open_wait(LONG_OPEN)
         .build();
     let mut svc = recloser_service(service_fn(flaky), recloser);
     trip(&mut svc);
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_rejected(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_rejected(id);
 
     group.finish();
 }
 
-fn half_open(c: &mut Criterion) {
-    let mut group = c.benchmark_group("half_open_probe");
+fn half_open(c: &mut Criterion, d: Driver) {
+    let mut group = c.benchmark_group(d.id("half_open_probe"));
 
     // Each measured call is one half-open probe, admitted and finished with a success.
     // Every crate is configured so that a batch of successes never closes the breaker;
     // each batch runs on a freshly tripped breaker whose short open duration has passed.
     // failsafe is left out: its first successful half-open call closes the breaker.
-    let id = "half_open_probe/tower-circuit-breaker";
+    let id = &d.id("half_open_probe/tower-circuit-breaker");
     let make = || {
         let config = tcb::Config::builder()
             .consecutive_failures(1)
@@ -829,9 +991,9 @@ fn half_open(c: &mut Criterion) {
         assert_ours(id, svc, tcb::State::HalfOpen);
         assert_eq!(svc.breaker().metrics().probes_in_flight, 0, "{id}");
     };
-    bench_half_open(&mut group, id, arm, check).assert_all_ok(id);
+    bench_half_open(d, &mut group, id, arm, check).assert_all_ok(id);
 
-    let id = "half_open_probe/tower-resilience";
+    let id = &d.id("half_open_probe/tower-resilience");
     let make = || {
         let layer = trc::CircuitBreakerLayer::builder()
             .consecutive_failures(1)
@@ -843,12 +1005,12 @@ fn half_open(c: &mut Criterion) {
     };
     let arm = || arm_half_open(make);
     let check = |svc: &trc::CircuitBreaker<_, _>| assert_trc(id, svc, trc::CircuitState::HalfOpen);
-    bench_half_open(&mut group, id, arm, check).assert_all_ok(id);
+    bench_half_open(d, &mut group, id, arm, check).assert_all_ok(id);
 
     // recloser admits every call while half-open and decides once `half_open_len` calls
     // were recorded; a batch stays below that, so it cannot leave half-open. It has no
     // state accessor to check this directly.
-    let id = "half_open_probe/recloser";
+    let id = &d.id("half_open_probe/recloser");
     let make = || {
         let recloser = recloser::Recloser::custom()
             .closed_len(1)
@@ -858,22 +1020,22 @@ fn half_open(c: &mut Criterion) {
         recloser_service(service_fn(flaky), recloser)
     };
     let arm = || arm_half_open(make);
-    bench_half_open(&mut group, id, arm, |_: &RecloserService<_>| {}).assert_all_ok(id);
+    bench_half_open(d, &mut group, id, arm, |_: &RecloserService<_>| {}).assert_all_ok(id);
 
     group.finish();
 }
 
-fn time_window(c: &mut Criterion) {
-    let mut group = c.benchmark_group("time_window");
+fn time_window(c: &mut Criterion, d: Driver) {
+    let mut group = c.benchmark_group(d.id("time_window"));
 
     // A failure-rate rule over a 1 s time window; every call succeeds. recloser has no
     // time window.
-    let id = "time_window/tower-circuit-breaker";
+    let id = &d.id("time_window/tower-circuit-breaker");
     let mut svc = ours(ours_rate_over(tcb::Window::time(TIME_WINDOW))).layer(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_ours(id, &svc, tcb::State::Closed);
 
-    let id = "time_window/tower-resilience";
+    let id = &d.id("time_window/tower-resilience");
     let layer = trc::CircuitBreakerLayer::builder()
         .failure_rate_threshold(0.5)
         .sliding_window_type(trc::SlidingWindowType::TimeBased)
@@ -881,10 +1043,10 @@ fn time_window(c: &mut Criterion) {
         .build()
         .expect("valid");
     let mut svc = layer.layer(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_trc(id, &svc, trc::CircuitState::Closed);
 
-    let id = "time_window/failsafe";
+    let id = &d.id("time_window/failsafe");
     let policy = failsafe::failure_policy::success_rate_over_time_window(
         0.5,
         10,
@@ -892,23 +1054,23 @@ fn time_window(c: &mut Criterion) {
         failsafe::backoff::constant(LONG_OPEN),
     );
     let mut svc = failsafe_service(service_fn(echo), policy);
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_failsafe(id, &svc, "closed");
 
     group.finish();
 }
 
-fn count_window(c: &mut Criterion) {
-    let mut group = c.benchmark_group("count_window");
+fn count_window(c: &mut Criterion, d: Driver) {
+    let mut group = c.benchmark_group(d.id("count_window"));
 
     // A 50% failure-rate rule over the last 100 calls; every call succeeds. failsafe has
     // no count window.
-    let id = "count_window/tower-circuit-breaker";
+    let id = &d.id("count_window/tower-circuit-breaker");
     let mut svc = ours(ours_rate_over(tcb::Window::count(100))).layer(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_ours(id, &svc, tcb::State::Closed);
 
-    let id = "count_window/tower-resilience";
+    let id = &d.id("count_window/tower-resilience");
     let layer = trc::CircuitBreakerLayer::builder()
         .failure_rate_threshold(0.5)
         .sliding_window_type(trc::SlidingWindowType::CountBased)
@@ -916,86 +1078,149 @@ fn count_window(c: &mut Criterion) {
         .build()
         .expect("valid");
     let mut svc = layer.layer(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_trc(id, &svc, trc::CircuitState::Closed);
 
-    let id = "count_window/recloser";
+    let id = &d.id("count_window/recloser");
     let recloser = recloser::Recloser::custom()
         .error_rate(0.5)
         .closed_len(100)
         .build();
     let mut svc = recloser_service(service_fn(echo), recloser);
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
 
     group.finish();
 }
 
-fn slow_call(c: &mut Criterion) {
-    let mut group = c.benchmark_group("slow_call");
+fn slow_call(c: &mut Criterion, d: Driver) {
+    let mut group = c.benchmark_group(d.id("slow_call"));
 
     // Slow-call detection on (threshold 1 s, open at 50% slow); every call is fast and
     // succeeds. failsafe and recloser have no slow-call rule.
-    let id = "slow_call/tower-circuit-breaker";
+    let id = &d.id("slow_call/tower-circuit-breaker");
     let config = tcb::Config::builder()
         .slow_call(Duration::from_secs(1), 0.5)
         .build()
         .expect("valid");
     let mut svc = ours(config).layer(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_ours(id, &svc, tcb::State::Closed);
     assert_eq!(svc.breaker().metrics().slow_calls, 0, "{id}");
 
-    let id = "slow_call/tower-resilience";
+    let id = &d.id("slow_call/tower-resilience");
     let layer = trc::CircuitBreakerLayer::builder()
         .slow_call_duration_threshold(Duration::from_secs(1))
         .slow_call_rate_threshold(0.5)
         .build()
         .expect("valid");
     let mut svc = layer.layer(service_fn(echo));
-    bench_single(&mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_trc(id, &svc, trc::CircuitState::Closed);
 
     group.finish();
 }
 
-fn threads(c: &mut Criterion) {
+fn threads(c: &mut Criterion, d: Driver) {
     // Closed, every call succeeds, default configuration of each crate. With 2 threads,
     // both drive their own clone of one service (one shared breaker).
     for threads in [1usize, 2] {
-        let group_name = format!("threads_{threads}");
+        let group_name = d.id(&format!("threads_{threads}"));
         let mut group = c.benchmark_group(&group_name);
         let id = |name: &str| format!("{group_name}/{name}");
 
         let name = id("baseline");
-        bench_threads(&mut group, &name, &service_fn(echo), threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &service_fn(echo), threads).assert_all_ok(&name);
 
         let name = id(OURS);
         let svc = ours(tcb::Config::default()).layer(service_fn(echo));
-        bench_threads(&mut group, &name, &svc, threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
         assert_ours(&name, &svc, tcb::State::Closed);
 
         let name = id(TOWER_RESILIENCE);
         let layer = trc::CircuitBreakerLayer::builder().build().expect("valid");
         let svc = layer.layer(service_fn(echo));
-        bench_threads(&mut group, &name, &svc, threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
         assert_trc(&name, &svc, trc::CircuitState::Closed);
 
         let name = id(FAILSAFE);
         let svc = failsafe_default(service_fn(echo));
-        bench_threads(&mut group, &name, &svc, threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
         assert_failsafe(&name, &svc, "closed");
 
         let name = id(RECLOSER);
         let svc = recloser_service(service_fn(echo), recloser::Recloser::default());
-        bench_threads(&mut group, &name, &svc, threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
 
         group.finish();
     }
 }
 
+fn threads_rate(c: &mut Criterion, d: Driver) {
+    // Closed, every call succeeds, 2 threads each driving their own clone of one
+    // service: a 50% failure-rate rule over a count window of 100 (failsafe has no count
+    // window: its default, as in `closed_10pct_failures`).
+    let group_name = d.id("threads_2_rate");
+    let mut group = c.benchmark_group(&group_name);
+    let id = |name: &str| format!("{group_name}/{name}");
+    let threads = 2;
+
+    let name = id(OURS);
+    let svc = ours(ours_rate_over(tcb::Window::count(100))).layer(service_fn(echo));
+    bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+    assert_ours(&name, &svc, tcb::State::Closed);
+
+    let name = id(TOWER_RESILIENCE);
+    let layer = trc::CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .sliding_window_type(trc::SlidingWindowType::CountBased)
+        .sliding_window_size(100)
+        .build()
+        .expect("valid");
+    let svc = layer.layer(service_fn(echo));
+    bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+    assert_trc(&name, &svc, trc::CircuitState::Closed);
+
+    let name = id(FAILSAFE);
+    let svc = failsafe_default(service_fn(echo));
+    bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+    assert_failsafe(&name, &svc, "closed");
+
+    let name = id(RECLOSER);
+    let recloser = recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(100)
+        .build();
+    let svc = recloser_service(service_fn(echo), recloser);
+    bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+
+    group.finish();
+}
+
+/// Every scenario, each under both drivers back to back (this VM drifts over minutes,
+/// so the two drivers of one scenario are measured close together).
+fn all(c: &mut Criterion) {
+    let scenarios: [fn(&mut Criterion, Driver); 10] = [
+        baseline,
+        closed_success,
+        closed_ten_percent_failures,
+        open_rejection,
+        half_open,
+        time_window,
+        count_window,
+        slow_call,
+        threads,
+        threads_rate,
+    ];
+    for scenario in scenarios {
+        for driver in [Driver::Poll, Driver::User] {
+            scenario(c, driver);
+        }
+    }
+}
+
 fn config() -> Criterion {
     // Shorter than criterion's defaults (3 s + 5 s per benchmark) so that a full run of
-    // the ~35 benchmarks stays within a few minutes; `--quick` caps each at 3 s.
+    // the ~80 benchmarks (two drivers) stays near ten minutes; `--quick` caps each at 3 s.
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
@@ -1004,7 +1229,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = baseline, closed_success, closed_ten_percent_failures, open_rejection,
-        half_open, time_window, count_window, slow_call, threads
+    targets = all
 }
 criterion_main!(benches);
