@@ -201,8 +201,9 @@ impl Permit {
         // With a subscriber, every outcome takes the slow path, which sends the events.
         if ticket.kind() == PermitKind::Closed
             && outcome == Outcome::Success
-            && lane.plain_success
+            && lane.success_reads_no_clock
             && !lane.machine.events.is_listening()
+            && lane.machine.absorbs_success()
         {
             lane.count_success(None);
             lane.machine.record_closed_success(ticket.generation());

@@ -74,6 +74,17 @@ impl SlidingWindow {
         }
     }
 
+    /// Whether one more success would change nothing (see
+    /// [`CountWindow::absorbs_success`]); never for a time window, whose totals count
+    /// every call.
+    #[inline]
+    pub(crate) fn absorbs_success(&self) -> bool {
+        match self {
+            SlidingWindow::Count(window) => window.absorbs_success(),
+            SlidingWindow::Time(_) => false,
+        }
+    }
+
     /// Forgets every outcome.
     pub(crate) fn reset(&self) {
         match self {
@@ -123,6 +134,24 @@ impl CountWindow {
 
     fn stats(&self) -> WindowStats {
         self.totals(self.head.load(Acquire))
+    }
+
+    /// Whether recording one more success would change nothing: the window is full
+    /// and holds neither a failure nor a slow call, so every slot holds a success and
+    /// writing one more only turns a ring of identical slots. Such a success is not
+    /// recorded at all, which keeps the common closed path read-only here (threads
+    /// sharing a breaker do not take this line from each other) and free of a locked
+    /// instruction. A failure recorded later still ages out after exactly `size`
+    /// recorded calls, since no success is skipped while one is in the window.
+    ///
+    /// Racing a failure being recorded (its slot taken, its count not yet raised), the
+    /// success is ordered before that failure, which concurrent calls allow; the bits
+    /// are untouched, so the counts still converge to them.
+    #[inline]
+    fn absorbs_success(&self) -> bool {
+        self.failures.load(Relaxed) == 0
+            && self.slow.load(Relaxed) == 0
+            && self.head.load(Relaxed) >= self.size
     }
 
     fn totals(&self, recorded: u64) -> WindowStats {

@@ -357,6 +357,43 @@ async fn slow_call_rate_opens() {
     assert!((metrics.slow_call_rate - 0.5).abs() < 1e-9);
 }
 
+/// A full count window of successes takes further successes without recording them
+/// (they would change nothing); once a failure is in it, every call counts again, so
+/// the failure ages out after exactly `size` calls, and not before.
+#[tokio::test(start_paused = true)]
+async fn count_window_ages_failures_by_calls_even_after_a_run_of_successes() {
+    let config = builder()
+        .failure_rate(0.5)
+        .sliding_window(Window::count(4))
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::new(config);
+    let outcomes = |pattern: &str| {
+        for outcome in pattern.chars() {
+            let permit = breaker.try_acquire().expect("still closed");
+            match outcome {
+                'S' => permit.success(),
+                _ => permit.failure(),
+            }
+        }
+    };
+    outcomes("SSSSSSSSSS");
+    assert_eq!(breaker.metrics().failure_rate, 0.0);
+    // The failure's slot comes round again after 4 calls: [F S S S], then the second
+    // failure replaces the first.
+    outcomes("FSSS");
+    assert!((breaker.metrics().failure_rate - 0.25).abs() < 1e-9);
+    outcomes("F");
+    assert_eq!(breaker.state(), State::Closed, "one failure in the last 4");
+    assert!((breaker.metrics().failure_rate - 0.25).abs() < 1e-9);
+    // [F S F S]: two in the last four.
+    outcomes("SF");
+    assert_eq!(breaker.state(), State::Open);
+    let metrics = breaker.metrics();
+    assert_eq!((metrics.successes, metrics.failures), (14, 3));
+}
+
 #[tokio::test(start_paused = true)]
 async fn both_rules_open_on_whichever_fires_first() {
     let config = builder()

@@ -10,7 +10,7 @@ use crate::classify::Outcome;
 use crate::clock::Nanos;
 use crate::core::admission::PermitKind;
 use crate::core::reason::TransitionReason;
-use crate::core::window::WindowStats;
+use crate::core::window::{SlidingWindow, WindowStats};
 use crate::core::word::Word;
 use crate::state::State;
 
@@ -41,8 +41,18 @@ impl StateMachine {
         }
     }
 
-    /// The closed-success fast path (no window, no timing): ends a failure streak of
-    /// the same period, and is a single shared read when there is none.
+    /// Whether a closed success needs nothing of the window: there is none, or it is a
+    /// count window that absorbs the success unrecorded (all its slots hold successes).
+    #[inline]
+    pub(crate) fn absorbs_success(&self) -> bool {
+        self.window
+            .as_ref()
+            .is_none_or(SlidingWindow::absorbs_success)
+    }
+
+    /// The closed-success fast path (nothing for the window, no timing): ends a
+    /// failure streak of the same period, and is a single shared read when there is
+    /// none.
     #[inline]
     pub(crate) fn record_closed_success(&self, generation: u32) {
         if self.consecutive_failures.load(Relaxed) != 0 {
