@@ -119,7 +119,8 @@ pub use crate::classify::{Classify, ClassifyFn, DefaultClassifier, Outcome};
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use crate::config::RegistryConfig;
 pub use crate::config::{
-    Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN, MAX_TIME_BUCKETS,
+    AdaptiveFailureRate, Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN,
+    MAX_TIME_BUCKETS,
 };
 pub use crate::core::permit::Permit;
 pub use crate::core::reason::TransitionReason;

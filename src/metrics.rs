@@ -38,6 +38,14 @@ pub struct Metrics {
     /// Failure rate in `0.0..=1.0`: failures / (successes + failures) over the sliding
     /// window, or over the breaker's lifetime when it has no window.
     pub failure_rate: f64,
+    /// The failure rate at which the breaker opens now: the fixed
+    /// [`failure_rate`](crate::ConfigBuilder::failure_rate), or the
+    /// [adaptive rule](crate::AdaptiveFailureRate)'s threshold for the calls now in
+    /// the window; `None` without a failure-rate rule.
+    pub failure_rate_threshold: Option<f64>,
+    /// The [adaptive rule](crate::AdaptiveFailureRate)'s learned normal failure rate;
+    /// `None` without that rule or while it is still warming up.
+    pub failure_rate_baseline: Option<f64>,
     /// Slow-call rate in `0.0..=1.0`, over the window or the lifetime like
     /// `failure_rate`.
     pub slow_call_rate: f64,

@@ -322,6 +322,8 @@ impl CircuitBreaker {
             slow_calls,
             window_calls,
             failure_rate,
+            failure_rate_threshold: snapshot.failure_rate_threshold,
+            failure_rate_baseline: snapshot.failure_rate_baseline,
             slow_call_rate,
             consecutive_failures: snapshot.consecutive_failures,
             probes_in_flight: snapshot.probes_in_flight,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::adaptive::AdaptiveFailureRate;
 use crate::config::backoff::Backoff;
 use crate::config::rules;
 use crate::config::window::Window;
@@ -23,6 +24,7 @@ pub struct ConfigBuilder {
     name: Option<String>,
     consecutive_failures: Option<u32>,
     failure_rate: Option<f64>,
+    failure_rate_adaptive: Option<AdaptiveFailureRate>,
     window: Option<Window>,
     minimum_calls: Option<u32>,
     slow_call: Option<(Duration, f64)>,
@@ -52,6 +54,16 @@ impl ConfigBuilder {
     /// and the window holds at least [`minimum_calls`](Self::minimum_calls) calls.
     pub fn failure_rate(mut self, rate: f64) -> Self {
         self.failure_rate = Some(rate);
+        self
+    }
+
+    /// Opens when the failure rate over the count window reaches a threshold learned
+    /// from the backend's normal failure rate (see [`AdaptiveFailureRate`]), once the
+    /// window holds at least [`minimum_calls`](Self::minimum_calls) calls. Takes the
+    /// place of [`failure_rate`](Self::failure_rate) (setting both is an error) and
+    /// needs a count window (the default).
+    pub fn failure_rate_adaptive(mut self, rule: AdaptiveFailureRate) -> Self {
+        self.failure_rate_adaptive = Some(rule);
         self
     }
 
@@ -130,10 +142,19 @@ impl ConfigBuilder {
     /// how configuration files layer `[defaults]` under a breaker's own table.
     #[cfg(feature = "serde")]
     pub(crate) fn over(self, base: ConfigBuilder) -> ConfigBuilder {
+        // The two failure-rate rules are one setting: a table's own rule, fixed or
+        // adaptive, replaces the inherited one rather than joining it.
+        let (failure_rate, failure_rate_adaptive) =
+            if self.failure_rate.is_some() || self.failure_rate_adaptive.is_some() {
+                (self.failure_rate, self.failure_rate_adaptive)
+            } else {
+                (base.failure_rate, base.failure_rate_adaptive)
+            };
         ConfigBuilder {
             name: self.name.or(base.name),
             consecutive_failures: self.consecutive_failures.or(base.consecutive_failures),
-            failure_rate: self.failure_rate.or(base.failure_rate),
+            failure_rate,
+            failure_rate_adaptive,
             window: self.window.or(base.window),
             minimum_calls: self.minimum_calls.or(base.minimum_calls),
             slow_call: self.slow_call.or(base.slow_call),
@@ -157,6 +178,13 @@ impl ConfigBuilder {
         // One check per rule, in the order their errors are reported.
         rules::consecutive_failures_at_least_one(self.consecutive_failures)?;
         rules::failure_rate_in_range(self.failure_rate)?;
+        rules::one_failure_rate_rule(self.failure_rate, self.failure_rate_adaptive)?;
+        if let Some(rule) = &self.failure_rate_adaptive {
+            rules::adaptive_margin_in_range(rule)?;
+            rules::adaptive_tolerance_not_negative(rule)?;
+            rules::adaptive_floor_and_cap_in_order(rule)?;
+            rules::adaptive_streak_probability_in_range(rule)?;
+        }
         if let Some((threshold, rate)) = self.slow_call {
             rules::slow_call_threshold_above_zero(threshold)?;
             rules::slow_call_rate_in_range(rate)?;
@@ -167,6 +195,10 @@ impl ConfigBuilder {
             rules::time_window_above_zero(window)?;
             rules::time_window_buckets_in_range(window)?;
             rules::time_window_buckets_at_least_one_nanosecond(window)?;
+            if let Some(rule) = &self.failure_rate_adaptive {
+                rules::adaptive_needs_count_window(window)?;
+                rules::adaptive_horizon_and_warm_up_cover_the_window(rule, window)?;
+            }
         }
         rules::minimum_calls_at_least_one(self.minimum_calls)?;
         rules::minimum_calls_within_count_window(self.minimum_calls, window)?;
@@ -187,6 +219,7 @@ impl ConfigBuilder {
             name: Arc::from(self.name.as_deref().unwrap_or(Config::DEFAULT_NAME)),
             consecutive_failures: self.consecutive_failures_or_default(),
             failure_rate: self.failure_rate,
+            failure_rate_adaptive: self.failure_rate_adaptive,
             window,
             minimum_calls: self.minimum_calls_or_default(window),
             slow_call: self
@@ -205,9 +238,11 @@ impl ConfigBuilder {
         })
     }
 
-    /// Whether a rate rule (`failure_rate` or `slow_call`) is set.
+    /// Whether a rate rule (`failure_rate`, `failure_rate_adaptive` or `slow_call`) is set.
     fn rate_rule(&self) -> bool {
-        self.failure_rate.is_some() || self.slow_call.is_some()
+        self.failure_rate.is_some()
+            || self.failure_rate_adaptive.is_some()
+            || self.slow_call.is_some()
     }
 
     /// The window set, or [`Config::DEFAULT_WINDOW`] if a rate rule needs one.

@@ -7,12 +7,15 @@
 //!   which fills in the defaults and checks the rules;
 //! - `rules`: one check per validation rule, each named after the rule;
 //! - `window`: [`Window`] and its size limits;
+//! - `adaptive`: [`AdaptiveFailureRate`], the failure-rate rule that learns its
+//!   threshold;
 //! - `backoff`: [`Backoff`], the growth of the open duration over consecutive trips;
 //! - `file` (feature `serde`): configuration files, `RegistryConfig`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+mod adaptive;
 mod backoff;
 mod builder;
 #[cfg(feature = "serde")]
@@ -20,6 +23,7 @@ mod file;
 mod rules;
 mod window;
 
+pub use self::adaptive::AdaptiveFailureRate;
 pub use self::backoff::Backoff;
 pub use self::builder::ConfigBuilder;
 #[cfg(feature = "serde")]
@@ -56,6 +60,7 @@ pub struct Config {
     pub(crate) name: Arc<str>,
     pub(crate) consecutive_failures: Option<u32>,
     pub(crate) failure_rate: Option<f64>,
+    pub(crate) failure_rate_adaptive: Option<AdaptiveFailureRate>,
     pub(crate) window: Option<Window>,
     pub(crate) minimum_calls: u32,
     pub(crate) slow_call: Option<SlowCall>,
@@ -111,6 +116,11 @@ impl Config {
     /// The failure-rate threshold, if that rule is on.
     pub fn failure_rate(&self) -> Option<f64> {
         self.failure_rate
+    }
+
+    /// The adaptive failure-rate rule, if that rule is on.
+    pub fn failure_rate_adaptive(&self) -> Option<AdaptiveFailureRate> {
+        self.failure_rate_adaptive
     }
 
     /// The sliding window, if any rate is tracked.

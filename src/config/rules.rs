@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::config::adaptive::AdaptiveFailureRate;
 use crate::config::backoff::Backoff;
 use crate::config::window::{Window, MAX_COUNT_WINDOW, MAX_TIME_BUCKETS};
 use crate::config::MAX_HALF_OPEN;
@@ -28,6 +29,118 @@ pub(super) fn failure_rate_in_range(rate: Option<f64>) -> Result<(), ConfigError
         Some(rate) => rate_in_range("failure_rate", rate),
         None => Ok(()),
     }
+}
+
+/// `failure_rate` and `failure_rate_adaptive` are not both set: each is the failure-rate
+/// rule, and one would silently override the other.
+pub(super) fn one_failure_rate_rule(
+    fixed: Option<f64>,
+    adaptive: Option<AdaptiveFailureRate>,
+) -> Result<(), ConfigError> {
+    match (fixed, adaptive) {
+        (Some(rate), Some(_)) => Err(ConfigError::invalid(
+            "failure_rate",
+            rate,
+            "set either failure_rate or failure_rate_adaptive, not both",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `failure_rate_adaptive.margin` is in `(0.0, 1.0)`.
+pub(super) fn adaptive_margin_in_range(rule: &AdaptiveFailureRate) -> Result<(), ConfigError> {
+    if rule.margin.is_finite() && rule.margin > 0.0 && rule.margin < 1.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "failure_rate_adaptive.margin",
+            rule.margin,
+            "must be in (0.0, 1.0)",
+        ))
+    }
+}
+
+/// `failure_rate_adaptive.tolerance` is a finite number `>= 0`.
+pub(super) fn adaptive_tolerance_not_negative(
+    rule: &AdaptiveFailureRate,
+) -> Result<(), ConfigError> {
+    if rule.tolerance.is_finite() && rule.tolerance >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "failure_rate_adaptive.tolerance",
+            rule.tolerance,
+            "must be a finite number >= 0.0",
+        ))
+    }
+}
+
+/// `failure_rate_adaptive.streak_probability` is in `[0.0, 1.0)`.
+pub(super) fn adaptive_streak_probability_in_range(
+    rule: &AdaptiveFailureRate,
+) -> Result<(), ConfigError> {
+    if (0.0..1.0).contains(&rule.streak_probability) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "failure_rate_adaptive.streak_probability",
+            rule.streak_probability,
+            "must be in [0.0, 1.0) (0 turns the run rule off)",
+        ))
+    }
+}
+
+/// `failure_rate_adaptive.floor` is in `(0.0, 1.0]` and `cap` in `[floor, 1.0]`.
+pub(super) fn adaptive_floor_and_cap_in_order(
+    rule: &AdaptiveFailureRate,
+) -> Result<(), ConfigError> {
+    rate_in_range("failure_rate_adaptive.floor", rule.floor)?;
+    rate_in_range("failure_rate_adaptive.cap", rule.cap)?;
+    if rule.cap < rule.floor {
+        return Err(ConfigError::invalid(
+            "failure_rate_adaptive.cap",
+            rule.cap,
+            "must not be below failure_rate_adaptive.floor",
+        ));
+    }
+    Ok(())
+}
+
+/// The adaptive rule learns from a count window: its baseline is updated once per
+/// window of calls.
+pub(super) fn adaptive_needs_count_window(window: Window) -> Result<(), ConfigError> {
+    match window {
+        Window::Count(_) => Ok(()),
+        Window::Time { .. } => Err(ConfigError::invalid(
+            "sliding_window",
+            window,
+            "failure_rate_adaptive needs a count window (Window::count)",
+        )),
+    }
+}
+
+/// `failure_rate_adaptive.horizon` and `.warm_up` are at least the count window's size:
+/// the baseline learns one window at a time.
+pub(super) fn adaptive_horizon_and_warm_up_cover_the_window(
+    rule: &AdaptiveFailureRate,
+    window: Window,
+) -> Result<(), ConfigError> {
+    let Window::Count(size) = window else {
+        return Ok(());
+    };
+    for (field, calls) in [
+        ("failure_rate_adaptive.horizon", rule.horizon),
+        ("failure_rate_adaptive.warm_up", rule.warm_up),
+    ] {
+        if calls < size {
+            return Err(ConfigError::invalid(
+                field,
+                calls,
+                "must be at least the count window's size (the baseline learns a window at a time)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `slow_call.threshold` is longer than zero.

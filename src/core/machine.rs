@@ -30,6 +30,7 @@ use tokio::sync::Notify;
 use crate::clock::{to_nanos, Clock, Nanos};
 use crate::config::Config;
 use crate::core::admission::{Admission, PermitKind, Rejection, Ticket};
+use crate::core::baseline::Baseline;
 use crate::core::event_hub::EventHub;
 use crate::core::reason::TransitionReason;
 use crate::core::sync::{AtomicU32, AtomicU64, Mutex};
@@ -82,6 +83,8 @@ pub(crate) struct StateMachine {
     random: AtomicU64,
     pub(crate) config: Config,
     window: Option<SlidingWindow>,
+    /// The adaptive failure-rate rule's baseline, when that rule is on.
+    baseline: Option<Baseline>,
     transitions: Mutex<TransitionLog>,
     /// Woken on every transition and every returned probe permit (backpressure waiters).
     pub(crate) changed: Arc<Notify>,
@@ -96,6 +99,12 @@ const _: () = assert!(std::mem::align_of::<StateMachine>() == 64);
 impl StateMachine {
     pub(crate) fn new(config: Config) -> StateMachine {
         let window = config.window.map(SlidingWindow::new);
+        let baseline = match (config.failure_rate_adaptive, config.window) {
+            (Some(rule), Some(crate::config::Window::Count(size))) => {
+                Some(Baseline::new(rule, size))
+            }
+            _ => None,
+        };
         StateMachine {
             clock: Clock::new(),
             word: AtomicU64::new(Word::CLOSED.pack()),
@@ -107,6 +116,7 @@ impl StateMachine {
             would_be_trips: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             window,
+            baseline,
             state_changes: AtomicU64::new(0),
             transitions: Mutex::new(TransitionLog::default()),
             changed: Arc::new(Notify::new()),
@@ -342,10 +352,17 @@ impl StateMachine {
             }
             _ => {}
         }
+        let window = self.window.as_ref().map(|window| window.stats(now));
+        let failure_rate_threshold = match (&self.baseline, window) {
+            (Some(baseline), Some(window)) => Some(baseline.threshold(window.calls)),
+            _ => self.config.failure_rate,
+        };
         MachineSnapshot {
             state,
             probes_in_flight,
-            window: self.window.as_ref().map(|window| window.stats(now)),
+            window,
+            failure_rate_threshold,
+            failure_rate_baseline: self.baseline.as_ref().and_then(Baseline::rate),
             consecutive_failures: self.consecutive_failures.load(Acquire),
             state_changes: self.state_changes.load(Acquire),
             would_be_trips: self.would_be_trips.load(Acquire),
@@ -361,6 +378,11 @@ pub(crate) struct MachineSnapshot {
     pub(crate) state: State,
     pub(crate) probes_in_flight: u32,
     pub(crate) window: Option<WindowStats>,
+    /// The failure rate that opens the breaker now (fixed, or adaptive for the
+    /// window's current calls).
+    pub(crate) failure_rate_threshold: Option<f64>,
+    /// The adaptive rule's learned normal failure rate, once warmed up.
+    pub(crate) failure_rate_baseline: Option<f64>,
     pub(crate) consecutive_failures: u32,
     pub(crate) state_changes: u64,
     pub(crate) would_be_trips: u64,

@@ -32,12 +32,14 @@
 //! - [`event_hub`]: the event fan-out to subscribers, one relaxed load when nobody
 //!   listens.
 //! - [`window`]: lock-free count and time sliding windows.
+//! - [`baseline`]: the adaptive failure-rate rule's learned normal failure rate.
 //! - [`admission`]: what admission hands out: tickets, rejections, permit kinds.
 //! - [`reason`]: why a breaker changed state ([`reason::TransitionReason`]).
 //! - [`word`]: the packed state word.
 //! - [`sync`]: std's atomics and mutex, or loom's under `--cfg tcb_loom`.
 
 pub(crate) mod admission;
+pub(crate) mod baseline;
 pub(crate) mod event_hub;
 pub(crate) mod lane;
 pub(crate) mod machine;

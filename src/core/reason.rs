@@ -20,6 +20,20 @@ pub enum TransitionReason {
         /// The calls in the window.
         calls: u64,
     },
+    /// The adaptive failure-rate rule fired (closed to open): the window's failure rate
+    /// reached the threshold learned from the backend's normal failure rate (see
+    /// [`AdaptiveFailureRate`](crate::AdaptiveFailureRate)).
+    AdaptiveFailureRate {
+        /// The failure rate over the window, in `0.0..=1.0`.
+        rate: f64,
+        /// The threshold it reached.
+        threshold: f64,
+        /// The learned normal failure rate; `None` during the warm-up (the threshold
+        /// was the cap).
+        baseline: Option<f64>,
+        /// The calls in the window.
+        calls: u64,
+    },
     /// The slow-call-rate rule fired (closed to open).
     SlowCallRate {
         /// The slow-call rate over the window, in `0.0..=1.0`.
@@ -50,6 +64,23 @@ impl fmt::Display for TransitionReason {
             }
             TransitionReason::FailureRate { rate, calls } => {
                 write!(f, "failure rate {:.1}% over {calls} calls", rate * 100.0)
+            }
+            TransitionReason::AdaptiveFailureRate {
+                rate,
+                threshold,
+                baseline,
+                calls,
+            } => {
+                write!(
+                    f,
+                    "failure rate {:.1}% over {calls} calls reached the adaptive threshold {:.1}%",
+                    rate * 100.0,
+                    threshold * 100.0
+                )?;
+                match baseline {
+                    Some(baseline) => write!(f, " (normal: {:.1}%)", baseline * 100.0),
+                    None => f.write_str(" (still learning what is normal)"),
+                }
             }
             TransitionReason::SlowCallRate { rate, calls } => {
                 write!(f, "slow-call rate {:.1}% over {calls} calls", rate * 100.0)

@@ -16,6 +16,9 @@ pub(crate) struct WindowStats {
     pub(crate) calls: u64,
     pub(crate) failures: u64,
     pub(crate) slow: u64,
+    /// Set on the outcome that filled a count window's last slot: the window holds
+    /// `size` calls none of which an earlier such outcome saw (once per `size` calls).
+    pub(crate) completed: bool,
 }
 
 impl WindowStats {
@@ -129,7 +132,10 @@ impl CountWindow {
         let slot = position % self.size;
         set_bit(&self.failure_bits, slot, failure, &self.failures);
         set_bit(&self.slow_bits, slot, slow, &self.slow);
-        self.totals(position.saturating_add(1))
+        WindowStats {
+            completed: slot + 1 == self.size,
+            ..self.totals(position.saturating_add(1))
+        }
     }
 
     fn stats(&self) -> WindowStats {
@@ -160,6 +166,7 @@ impl CountWindow {
             calls,
             failures: clamp(self.failures.load(Acquire), calls),
             slow: clamp(self.slow.load(Acquire), calls),
+            completed: false,
         }
     }
 
@@ -299,6 +306,7 @@ impl TimeWindow {
             calls,
             failures: clamp(self.failures.load(Acquire), calls),
             slow: clamp(self.slow.load(Acquire), calls),
+            completed: false,
         }
     }
 
@@ -354,7 +362,8 @@ mod tests {
             WindowStats {
                 calls: 4,
                 failures: 0,
-                slow: 0
+                slow: 0,
+                completed: false
             }
         );
     }
@@ -394,7 +403,8 @@ mod tests {
             WindowStats {
                 calls: 3,
                 failures: 2,
-                slow: 1
+                slow: 1,
+                completed: false
             }
         );
         // At 10.x s the first bucket (0..1 s) has left the window.
@@ -403,7 +413,8 @@ mod tests {
             WindowStats {
                 calls: 1,
                 failures: 1,
-                slow: 1
+                slow: 1,
+                completed: false
             }
         );
         // Recording clears it for good.
@@ -413,7 +424,8 @@ mod tests {
             WindowStats {
                 calls: 2,
                 failures: 1,
-                slow: 1
+                slow: 1,
+                completed: false
             }
         );
         // Far in the future everything has expired.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tower_circuit_breaker::{
-    Backoff, Config, ConfigError, Registry, RegistryConfig, State, Window,
+    AdaptiveFailureRate, Backoff, Config, ConfigError, Registry, RegistryConfig, State, Window,
 };
 
 const SAMPLE: &str = include_str!("../../examples/config_file.toml");
@@ -174,6 +174,21 @@ fn invalid_files_name_the_key_path() {
             ">= 1.0",
         ),
         (
+            "[breakers.payments]\nfailure_rate_adaptive = { margin = 2.0 }",
+            "breakers.payments.failure_rate_adaptive.margin",
+            "(0.0, 1.0)",
+        ),
+        (
+            "[breakers.payments]\nfailure_rate_adaptive = { margn = 0.2 }",
+            "breakers.payments.failure_rate_adaptive.margn",
+            "unknown",
+        ),
+        (
+            "[breakers.payments]\nfailure_rate = 0.5\nfailure_rate_adaptive = {}",
+            "breakers.payments.failure_rate",
+            "not both",
+        ),
+        (
             "[breakers.payments]\nname = \"other\"",
             "breakers.payments.name",
             "table's key",
@@ -250,6 +265,38 @@ fn config_deserializes_from_toml_and_json_and_validates() {
             .field(),
         "open_backoff.max"
     );
+}
+
+#[test]
+fn the_adaptive_rule_is_a_table_of_optional_settings() {
+    let config = Config::from_toml(
+        "failure_rate_adaptive = { margin = 0.2, warm_up = 500, streak_probability = 0.0 }",
+    )
+    .unwrap();
+    let rule = config.failure_rate_adaptive().expect("set");
+    assert_eq!(
+        (rule.margin, rule.warm_up, rule.streak_probability),
+        (0.2, 500, 0.0)
+    );
+    assert_eq!(rule.cap, AdaptiveFailureRate::DEFAULT_CAP);
+    let defaults = Config::from_toml("failure_rate_adaptive = {}").unwrap();
+    assert_eq!(
+        defaults.failure_rate_adaptive(),
+        Some(AdaptiveFailureRate::new())
+    );
+
+    // A breaker's own failure-rate rule, fixed or adaptive, replaces the inherited one.
+    let file = RegistryConfig::from_toml(
+        "[defaults]\nfailure_rate = 0.5\n[breakers.adaptive]\nfailure_rate_adaptive = {}\n\
+         [breakers.fixed]\n",
+    )
+    .unwrap();
+    let adaptive = file.config_for("adaptive");
+    assert_eq!(adaptive.failure_rate(), None);
+    assert!(adaptive.failure_rate_adaptive().is_some());
+    let fixed = file.config_for("fixed");
+    assert_eq!(fixed.failure_rate(), Some(0.5));
+    assert_eq!(fixed.failure_rate_adaptive(), None);
 }
 
 // ---- The same keys at every level ----
@@ -660,7 +707,9 @@ fn minimum_calls_without_a_rate_rule_is_rejected() {
     assert_eq!(path, "breakers.payments.minimum_calls");
     assert!(message.contains("has no effect"), "{message}");
     assert!(
-        message.ends_with("(`failure_rate` or `slow_call`), and breaker `payments` has none"),
+        message.ends_with(
+            "(`failure_rate`, `failure_rate_adaptive` or `slow_call`), and breaker `payments` has none"
+        ),
         "{message}"
     );
 

@@ -380,3 +380,36 @@ fn racing_calls_past_the_max_wait_reopen_once() {
         );
     });
 }
+
+/// Two outcomes each complete a window of one call, so each folds it into the adaptive
+/// rule's baseline, racing on its CAS: both folds count (the warm-up of two windows is
+/// over, which it is not if either fold were lost).
+#[test]
+fn racing_folds_into_the_adaptive_baseline_both_count() {
+    loom::model(|| {
+        let config = Config::builder()
+            .name("loom")
+            .failure_rate_adaptive(
+                tower_circuit_breaker::AdaptiveFailureRate::new()
+                    .horizon(4)
+                    .warm_up(2),
+            )
+            .sliding_window(tower_circuit_breaker::Window::count(1))
+            .minimum_calls(1)
+            .build()
+            .expect("valid config");
+        let breaker = CircuitBreaker::new(config);
+        let permits: Vec<_> = (0..2)
+            .map(|_| breaker.try_acquire().expect("closed admits"))
+            .collect();
+        let threads: Vec<_> = permits
+            .into_iter()
+            .map(|permit| thread::spawn(move || permit.success()))
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(breaker.metrics().failure_rate_baseline, Some(0.0));
+        assert_eq!(breaker.state(), State::Closed);
+    });
+}

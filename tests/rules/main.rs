@@ -1,6 +1,7 @@
 //! The breaker's rules and its Tower contract: every transition, readiness and
 //! backpressure, cancellation and panics, outcome classification, extreme
-//! configurations, the direct call, fallbacks, errors, keyed breakers, the reference
+//! configurations, the direct call, fallbacks, errors, keyed breakers, the adaptive
+//! failure-rate rule, the reference
 //! model (property test) and the allocation counts of the hot paths.
 //!
 //! `cargo test --test rules`; one module per file, e.g. `cargo test --test rules keyed::`.
@@ -13,6 +14,7 @@ mod support;
 #[path = "../support/counting_allocator.rs"]
 mod counting_allocator;
 
+mod adaptive;
 mod allocations;
 mod cancellation;
 mod classification;

@@ -10,7 +10,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tower_circuit_breaker::{Backoff, CircuitBreaker, Config, Outcome, Permit, State, Window};
+use tower_circuit_breaker::{
+    AdaptiveFailureRate, Backoff, CircuitBreaker, Config, Outcome, Permit, State, Window,
+};
 
 const MS: u64 = 1_000_000;
 
@@ -19,12 +21,25 @@ const MS: u64 = 1_000_000;
 struct Knobs {
     consecutive: Option<u32>,
     rate: Option<(f64, u32, u32)>, // threshold, window size, minimum calls
+    /// With a rate rule: make it adaptive, its cap the rate's threshold.
+    adaptive: Option<Adaptive>,
     open_ms: u64,
     multiplier: u32,
     max_ms: u64,
     permits: u32,
     successes: u32,
     max_wait_ms: u64,
+}
+
+/// The adaptive rule's knobs; horizon and warm-up in windows.
+#[derive(Debug, Clone, Copy)]
+struct Adaptive {
+    margin: f64,
+    tolerance: f64,
+    floor: f64,
+    horizon_windows: u32,
+    warm_up_windows: u32,
+    streak_probability: f64,
 }
 
 impl Knobs {
@@ -46,9 +61,21 @@ impl Knobs {
         }
         if let Some((rate, size, min)) = self.rate {
             builder = builder
-                .failure_rate(rate)
                 .sliding_window(Window::count(size))
                 .minimum_calls(min);
+            builder = match self.adaptive {
+                None => builder.failure_rate(rate),
+                Some(adaptive) => builder.failure_rate_adaptive(
+                    AdaptiveFailureRate::new()
+                        .margin(adaptive.margin)
+                        .tolerance(adaptive.tolerance)
+                        .floor(adaptive.floor)
+                        .cap(rate)
+                        .horizon(size * adaptive.horizon_windows)
+                        .warm_up(size * adaptive.warm_up_windows)
+                        .streak_probability(adaptive.streak_probability),
+                ),
+            };
         }
         builder.build().expect("generated configs are valid")
     }
@@ -64,6 +91,14 @@ fn knobs() -> impl Strategy<Value = Knobs> {
         1u32..4,
         1u32..4,
         1u64..100,
+        prop::option::of((
+            prop::sample::select(vec![0.05, 0.2, 0.5]),
+            prop::sample::select(vec![0.0, 1.0, 4.0]),
+            prop::sample::select(vec![0.1, 0.25]),
+            1u32..4,
+            1u32..4,
+            prop::sample::select(vec![0.0, 1e-8, 0.01, 0.3]),
+        )),
     )
         .prop_map(
             |(
@@ -75,6 +110,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                 permits,
                 successes,
                 max_wait_ms,
+                adaptive,
             )| {
                 let rate = rate.map(|(r, size, min)| (r, size, min.min(size)));
                 // At least one rule; `None` for both means the default streak of 5.
@@ -85,6 +121,18 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                         consecutive
                     },
                     rate,
+                    adaptive: adaptive.map(
+                        |(margin, tolerance, floor, horizon, warm_up, streak_probability)| {
+                            Adaptive {
+                                margin,
+                                tolerance,
+                                floor,
+                                horizon_windows: horizon,
+                                warm_up_windows: warm_up,
+                                streak_probability,
+                            }
+                        },
+                    ),
                     open_ms,
                     multiplier,
                     max_ms: open_ms + extra_ms,
@@ -157,6 +205,11 @@ struct Model {
     generation: u64,
     streak: u32,
     window: VecDeque<bool>,
+    /// Outcomes recorded in the window since it was last cleared.
+    recorded: u64,
+    /// The adaptive rule's average (as the breaker stores it, an `f32`) and the windows
+    /// folded into it.
+    baseline: (f32, u32),
     trips: u32,
     open_until: u64,
     in_flight: u32,
@@ -192,6 +245,8 @@ impl Model {
             generation: 0,
             streak: 0,
             window: VecDeque::new(),
+            recorded: 0,
+            baseline: (0.0, 0),
             trips: 0,
             open_until: 0,
             in_flight: 0,
@@ -258,6 +313,53 @@ impl Model {
     fn restart_rules(&mut self) {
         self.streak = 0;
         self.window.clear();
+        self.recorded = 0;
+    }
+
+    /// The adaptive rule's learned rate, once warmed up.
+    fn baseline(&self) -> Option<f64> {
+        let adaptive = self.knobs.adaptive.filter(|_| self.knobs.rate.is_some())?;
+        let (average, windows) = self.baseline;
+        // The warm-up is a whole number of windows here.
+        (windows >= adaptive.warm_up_windows).then_some(f64::from(average))
+    }
+
+    /// The run of failures that opens: the fixed rule's, or the adaptive rule's shortest
+    /// run rarer than its probability for a healthy backend (at least 3), the shorter.
+    fn streak_limit(&self) -> Option<u32> {
+        let adaptive = self.knobs.adaptive.and_then(|adaptive| {
+            let baseline = self.baseline()?;
+            if adaptive.streak_probability == 0.0 || baseline >= 1.0 {
+                return None;
+            }
+            let run = (adaptive.streak_probability.ln() / baseline.ln()).ceil() as u32;
+            Some(run.max(3))
+        });
+        match (self.knobs.consecutive, adaptive) {
+            (Some(fixed), Some(adaptive)) => Some(fixed.min(adaptive)),
+            (fixed, adaptive) => fixed.or(adaptive),
+        }
+    }
+
+    /// The adaptive threshold for a window of `calls` calls, as documented.
+    fn adaptive_threshold(&self, calls: u64) -> f64 {
+        let (adaptive, (cap, _, _)) = self.knobs.adaptive.zip(self.knobs.rate).expect("adaptive");
+        let Some(baseline) = self.baseline() else {
+            return cap;
+        };
+        let spread = adaptive.tolerance * (baseline * (1.0 - baseline) / calls as f64).sqrt();
+        (baseline + adaptive.margin.max(spread)).clamp(adaptive.floor, cap)
+    }
+
+    /// One full window's failure rate into the average: the mean of the windows so far,
+    /// and from `horizon / size` windows on a moving average weighing `size / horizon`.
+    fn fold(&mut self, window_rate: f64) {
+        let (adaptive, (_, size, _)) = self.knobs.adaptive.zip(self.knobs.rate).expect("adaptive");
+        let (average, windows) = self.baseline;
+        let steady = f64::from(size) / f64::from(size * adaptive.horizon_windows);
+        let weight = (1.0 / (f64::from(windows) + 1.0)).max(steady);
+        let average = f64::from(average) + weight * (window_rate - f64::from(average));
+        self.baseline = (average as f32, windows + 1);
     }
 
     /// `Ok(kind)` if admitted, `Err(retry_after)` if rejected.
@@ -355,9 +457,12 @@ impl Model {
                 }
                 let failed = outcome == Outcome::Failure;
                 let mut trip = false;
-                if let Some(threshold) = self.knobs.consecutive {
+                if self.knobs.consecutive.is_some() || self.knobs.adaptive.is_some() {
                     self.streak = if failed { self.streak + 1 } else { 0 };
-                    trip |= self.streak >= threshold;
+                    trip |= failed
+                        && self
+                            .streak_limit()
+                            .is_some_and(|limit| self.streak >= limit);
                 }
                 if let Some((rate, size, min)) = self.knobs.rate {
                     self.window.push_back(failed);
@@ -366,7 +471,19 @@ impl Model {
                     }
                     let calls = self.window.len() as u32;
                     let failures = self.window.iter().filter(|f| **f).count() as f64;
-                    trip |= calls >= min && failures / f64::from(calls) >= rate;
+                    let window_rate = failures / f64::from(calls);
+                    if self.knobs.adaptive.is_none() {
+                        trip |= calls >= min && window_rate >= rate;
+                    } else {
+                        trip |= calls >= min
+                            && failures > 0.0
+                            && window_rate >= self.adaptive_threshold(u64::from(calls));
+                        // A window that fires a rule teaches the baseline nothing.
+                        self.recorded += 1;
+                        if self.recorded % u64::from(size) == 0 && !trip {
+                            self.fold(window_rate);
+                        }
+                    }
                 }
                 if permit.kind == Kind::MetricsOnly {
                     // Counted once per episode of outcomes that fire a rule; an outcome
@@ -497,7 +614,7 @@ fn run_against(real: Knobs, expected: Knobs, steps: Vec<Step>) -> Result<(), Str
                 metrics.state_changes,
                 metrics.would_be_trips,
             );
-            let streak = if model.knobs.consecutive.is_some() {
+            let streak = if model.knobs.consecutive.is_some() || model.knobs.adaptive.is_some() {
                 model.streak
             } else {
                 0
@@ -533,6 +650,13 @@ fn run_against(real: Knobs, expected: Knobs, steps: Vec<Step>) -> Result<(), Str
                 } else {
                     failures as f64 / calls as f64
                 };
+                if metrics.failure_rate_baseline != model.baseline() {
+                    return Err(context!(
+                        "adaptive baseline {:?} vs model {:?}",
+                        metrics.failure_rate_baseline,
+                        model.baseline()
+                    ));
+                }
                 if (metrics.window_calls, metrics.failure_rate) != (calls, rate) {
                     return Err(context!(
                         "window (calls, failure rate) {:?} vs model {:?}",
@@ -567,6 +691,7 @@ fn the_harness_reports_a_disagreement() {
     let knobs = Knobs {
         consecutive: Some(2),
         rate: None,
+        adaptive: None,
         open_ms: 10,
         multiplier: 1,
         max_ms: 10,

@@ -19,6 +19,7 @@ pub(super) enum Field {
     Name,
     ConsecutiveFailures,
     FailureRate,
+    FailureRateAdaptive,
     SlidingWindow,
     MinimumCalls,
     SlowCall,
@@ -57,7 +58,7 @@ impl Spelling {
 /// [`ConfigError::Invalid`] carries; the others are the seed documents' aliases. Any
 /// of them may also be written behind [`PREFIX`]. Every lookup of a key reads this
 /// table.
-const KEYS: [(Field, &[Spelling]); 13] = [
+const KEYS: [(Field, &[Spelling]); 14] = [
     (Field::Name, &[Generic("name")]),
     (
         Field::ConsecutiveFailures,
@@ -68,6 +69,7 @@ const KEYS: [(Field, &[Spelling]); 13] = [
         ],
     ),
     (Field::FailureRate, &[Own("failure_rate")]),
+    (Field::FailureRateAdaptive, &[Own("failure_rate_adaptive")]),
     (Field::SlidingWindow, &[Own("sliding_window")]),
     (Field::MinimumCalls, &[Own("minimum_calls")]),
     (Field::SlowCall, &[Own("slow_call")]),
@@ -147,7 +149,11 @@ impl Field {
     /// `minimum_calls` only gates the rate rules.
     pub(super) fn used_by(self, config: &Config) -> bool {
         match self {
-            Field::MinimumCalls => config.failure_rate().is_some() || config.slow_call().is_some(),
+            Field::MinimumCalls => {
+                config.failure_rate().is_some()
+                    || config.failure_rate_adaptive().is_some()
+                    || config.slow_call().is_some()
+            }
             _ => true,
         }
     }
@@ -155,7 +161,9 @@ impl Field {
     /// Why the setting can be without effect (see [`Field::used_by`]).
     pub(super) fn needs(self) -> &'static str {
         match self {
-            Field::MinimumCalls => "a rate rule (`failure_rate` or `slow_call`)",
+            Field::MinimumCalls => {
+                "a rate rule (`failure_rate`, `failure_rate_adaptive` or `slow_call`)"
+            }
             _ => "nothing",
         }
     }

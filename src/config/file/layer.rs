@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use super::keys::{resolve, Field, Level};
 use super::values::{
     expect_bool, expect_duration, expect_f64, expect_str, expect_u32, file_error, join,
-    parse_backoff, parse_slow_call, parse_window,
+    parse_adaptive, parse_backoff, parse_slow_call, parse_window,
 };
 
 /// A table's settings, not yet validated (every one optional, so that layers merge
@@ -71,6 +71,7 @@ impl Layer {
             Field::Name => builder.name(expect_str(value, at)?),
             Field::ConsecutiveFailures => builder.consecutive_failures(expect_u32(value, at)?),
             Field::FailureRate => builder.failure_rate(expect_f64(value, at)?),
+            Field::FailureRateAdaptive => builder.failure_rate_adaptive(parse_adaptive(value, at)?),
             Field::SlidingWindow => builder.sliding_window(parse_window(value, at)?),
             Field::MinimumCalls => builder.minimum_calls(expect_u32(value, at)?),
             Field::SlowCall => {

@@ -47,7 +47,9 @@ use super::values::{expect_table, file_error, join, parse_table};
 ///
 /// Layering is per key: a breaker that sets `failure_rate` still inherits a default
 /// `consecutive_failures`, and opens on whichever rule fires first. A table value
-/// (`sliding_window`, `slow_call`, `open_backoff`) replaces the inherited one whole.
+/// (`sliding_window`, `slow_call`, `open_backoff`, `failure_rate_adaptive`) replaces the
+/// inherited one whole, and `failure_rate` and `failure_rate_adaptive` are one setting:
+/// a table's own failure-rate rule, fixed or adaptive, replaces the inherited one.
 ///
 /// ```
 /// use std::time::Duration;
@@ -145,9 +147,10 @@ use super::values::{expect_table, file_error, join, parse_table};
 /// | --- | --- | --- |
 /// | `name` | names a lone `Config` | in `[breakers.NAME]` it must equal `NAME`; rejected in `[defaults]`/`[resilience]`, where it would name no breaker |
 /// | `consecutive_failures` (`failure_threshold`, `circuit_breaker_threshold`) | opens after N failures in a row | always evaluated; `0` rejected |
-/// | `failure_rate` | opens at that failure share of the window | always evaluated |
+/// | `failure_rate` | opens at that failure share of the window | always evaluated; with `failure_rate_adaptive` in the same table rejected |
+/// | `failure_rate_adaptive` = `{ margin, tolerance, floor, cap, horizon, warm_up, streak_probability }` | opens at a threshold learned from the backend's normal failure rate ([`AdaptiveFailureRate`](crate::AdaptiveFailureRate)); each key optional, `{}` for the defaults | always evaluated; needs a count window |
 /// | `sliding_window` = `{ calls }` / `{ time, buckets }` | the window of the rate rules and of [`Metrics`](crate::Metrics)' rates | without a rate rule it still sets the window the metrics' rates cover; `buckets` on a count window rejected |
-/// | `minimum_calls` | calls the window needs before a rate rule may trip | rejected where no breaker that takes it has a rate rule (`failure_rate` or `slow_call`) |
+/// | `minimum_calls` | calls the window needs before a rate rule may trip | rejected where no breaker that takes it has a rate rule (`failure_rate`, `failure_rate_adaptive` or `slow_call`) |
 /// | `slow_call` = `{ threshold, rate }` | opens at that share of slow calls | both keys required |
 /// | `open_duration` (`timeout_seconds`, `circuit_breaker_timeout`) | the (base) open period | always used |
 /// | `open_backoff` = `{ multiplier, max, jitter }` | grows the open period over consecutive trips | `multiplier` above 1 without `max`, `max` without `multiplier` above 1, and `max` equal to `open_duration` are rejected; `jitter` always applies |

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use crate::config::{Backoff, Window};
+use crate::config::{AdaptiveFailureRate, Backoff, Window};
 use crate::error::ConfigError;
 
 pub(super) fn parse_window(value: &Value, at: &str) -> Result<Window, ConfigError> {
@@ -75,6 +75,60 @@ pub(super) fn parse_backoff(value: &Value, at: &str) -> Result<Backoff, ConfigEr
         max,
         jitter,
     })
+}
+
+/// `{ margin, tolerance, floor, cap, horizon, warm_up, streak_probability }`, each
+/// optional (the rule's default when left out; `{}` is the rule with its defaults).
+pub(super) fn parse_adaptive(value: &Value, at: &str) -> Result<AdaptiveFailureRate, ConfigError> {
+    let table = expect_table(value, at)?;
+    check_keys(
+        table,
+        at,
+        &[
+            "margin",
+            "tolerance",
+            "floor",
+            "cap",
+            "horizon",
+            "warm_up",
+            "streak_probability",
+        ],
+    )?;
+    let float = |key: &str| {
+        table
+            .get(key)
+            .map(|value| expect_f64(value, &join(at, key)))
+            .transpose()
+    };
+    let calls = |key: &str| {
+        table
+            .get(key)
+            .map(|value| expect_u32(value, &join(at, key)))
+            .transpose()
+    };
+    let mut rule = AdaptiveFailureRate::new();
+    if let Some(margin) = float("margin")? {
+        rule = rule.margin(margin);
+    }
+    if let Some(tolerance) = float("tolerance")? {
+        rule = rule.tolerance(tolerance);
+    }
+    if let Some(floor) = float("floor")? {
+        rule = rule.floor(floor);
+    }
+    if let Some(cap) = float("cap")? {
+        rule = rule.cap(cap);
+    }
+    if let Some(horizon) = calls("horizon")? {
+        rule = rule.horizon(horizon);
+    }
+    if let Some(warm_up) = calls("warm_up")? {
+        rule = rule.warm_up(warm_up);
+    }
+    if let Some(probability) = float("streak_probability")? {
+        rule = rule.streak_probability(probability);
+    }
+    Ok(rule)
 }
 
 /// `{ threshold, rate }`, both required.

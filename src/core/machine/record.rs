@@ -9,8 +9,9 @@ use super::StateMachine;
 use crate::classify::Outcome;
 use crate::clock::Nanos;
 use crate::core::admission::PermitKind;
+use crate::core::baseline::Baseline;
 use crate::core::reason::TransitionReason;
-use crate::core::window::{SlidingWindow, WindowStats};
+use crate::core::window::WindowStats;
 use crate::core::word::Word;
 use crate::state::State;
 
@@ -43,11 +44,14 @@ impl StateMachine {
 
     /// Whether a closed success needs nothing of the window: there is none, or it is a
     /// count window that absorbs the success unrecorded (all its slots hold successes).
+    /// The adaptive rule's baseline learns from every window of calls, so with it
+    /// every success is recorded.
     #[inline]
     pub(crate) fn absorbs_success(&self) -> bool {
-        self.window
-            .as_ref()
-            .is_none_or(SlidingWindow::absorbs_success)
+        match &self.window {
+            None => true,
+            Some(window) => self.baseline.is_none() && window.absorbs_success(),
+        }
     }
 
     /// The closed-success fast path (nothing for the window, no timing): ends a
@@ -85,13 +89,13 @@ impl StateMachine {
         }
         let failure = outcome == Outcome::Failure;
         let mut trip = None;
-        if let Some(threshold) = self.config.consecutive_failures {
+        if self.config.consecutive_failures.is_some() || self.baseline.is_some() {
             if failure {
                 let count = self
                     .consecutive_failures
                     .fetch_add(1, AcqRel)
                     .saturating_add(1);
-                if count >= threshold {
+                if self.streak_limit().is_some_and(|limit| count >= limit) {
                     trip = Some(TransitionReason::ConsecutiveFailures { count });
                 }
             } else if self.consecutive_failures.load(Relaxed) != 0 {
@@ -102,6 +106,12 @@ impl StateMachine {
         if let Some(window) = &self.window {
             let recorded = window.record(now.unwrap_or(0), failure, slow);
             trip = trip.or_else(|| self.rate_rule_fired(&recorded));
+            if let Some(baseline) = &self.baseline {
+                // A window that trips is not normal: it teaches the baseline nothing.
+                if recorded.completed && trip.is_none() {
+                    baseline.fold(recorded.failure_rate());
+                }
+            }
             stats = Some(recorded);
         }
         // `state` is a constant at each call site: the closed path keeps only its arm.
@@ -109,6 +119,16 @@ impl StateMachine {
             self.note_would_be_trip(generation, trip, stats);
         } else if let Some(reason) = trip {
             self.trip(Word::unpack(bits), reason, open_floor);
+        }
+    }
+
+    /// The run of consecutive failures that opens the breaker: the configured one, or
+    /// the adaptive rule's (once warmed up), whichever is shorter.
+    fn streak_limit(&self) -> Option<u32> {
+        let adaptive = self.baseline.as_ref().and_then(Baseline::streak);
+        match (self.config.consecutive_failures, adaptive) {
+            (Some(fixed), Some(adaptive)) => Some(fixed.min(adaptive)),
+            (fixed, adaptive) => fixed.or(adaptive),
         }
     }
 
@@ -165,6 +185,21 @@ impl StateMachine {
                     rate,
                     calls: stats.calls,
                 });
+            }
+        }
+        if let Some(baseline) = &self.baseline {
+            let rate = stats.failure_rate();
+            // A window without failures trips no threshold (the floor is above 0).
+            if stats.failures > 0 {
+                let threshold = baseline.threshold(stats.calls);
+                if rate >= threshold {
+                    return Some(TransitionReason::AdaptiveFailureRate {
+                        rate,
+                        threshold,
+                        baseline: baseline.rate(),
+                        calls: stats.calls,
+                    });
+                }
             }
         }
         if let Some(slow) = self.config.slow_call {
