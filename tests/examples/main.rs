@@ -11,3 +11,4 @@ mod demo;
 mod flaky_backend;
 mod flaky_backend_http;
 mod health_endpoint;
+mod targets;
