@@ -240,14 +240,16 @@ pub fn simulated(backend: &Backend, scenario: Scenario) -> Client {
     }))
 }
 
-/// The breaker of stack (c): trips on 8 consecutive failures (timeouts included),
-/// probes after 500 ms (1 s while the backend stays down) with 2 calls.
+/// The breaker of stack (c): trips on 8 consecutive failures (timeouts included), stays
+/// open 500 ms (1 s while the backend stays down) but lets one probe through every
+/// 50 ms meanwhile, and closes after 2 successful probes.
 pub fn breaker_config() -> Config {
     Config::builder()
         .name("backend")
         .consecutive_failures(8)
         .open_duration(Duration::from_millis(500))
         .open_backoff(Backoff::exponential(2.0, Duration::from_secs(1)))
+        .probe_interval(Duration::from_millis(50))
         .half_open_permits(2)
         .half_open_successes(2)
         .build()

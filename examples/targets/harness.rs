@@ -29,6 +29,8 @@ pub const OUTAGE: Duration = Duration::from_secs(20);
 pub const HEALTHY: Duration = Duration::from_secs(60);
 /// The call rates every scenario runs at.
 pub const RATES: [u32; 3] = [10, 100, 1_000];
+/// The probe interval of the table's last rule.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 /// The noise levels of the healthy scenarios.
 pub const NOISE_LEVELS: [f64; 4] = [0.005, 0.02, 0.10, 0.20];
 
@@ -387,7 +389,8 @@ pub fn percent(share: f64) -> String {
 }
 
 /// The configs the table compares: the crate's default rule, a fixed failure-rate rule
-/// and the adaptive failure-rate rule, each with the crate's other defaults.
+/// and the adaptive failure-rate rule, each with the crate's other defaults, and the
+/// adaptive rule probing every [`PROBE_INTERVAL`] while open.
 pub fn rules() -> Vec<Rule> {
     vec![
         Rule {
@@ -405,6 +408,14 @@ pub fn rules() -> Vec<Rule> {
             name: "adaptive rule (defaults, last 100 calls)",
             config: Config::builder()
                 .failure_rate_adaptive(AdaptiveFailureRate::new())
+                .build()
+                .expect("a valid config"),
+        },
+        Rule {
+            name: "adaptive rule, probing every 50 ms while open",
+            config: Config::builder()
+                .failure_rate_adaptive(AdaptiveFailureRate::new())
+                .probe_interval(PROBE_INTERVAL)
                 .build()
                 .expect("a valid config"),
         },

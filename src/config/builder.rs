@@ -33,6 +33,7 @@ pub struct ConfigBuilder {
     half_open_permits: Option<u32>,
     half_open_successes: Option<u32>,
     half_open_max_wait: Option<Duration>,
+    probe_interval: Option<Duration>,
     backpressure: Option<bool>,
 }
 
@@ -131,6 +132,27 @@ impl ConfigBuilder {
         self
     }
 
+    /// While open, lets a call through as a probe at least every `interval`, however
+    /// long the open duration has grown with the [backoff](Self::open_backoff): a
+    /// healed backend is noticed within `interval` instead of at the end of a long
+    /// open period, and a sick one sees one call per `interval`.
+    ///
+    /// When `interval` has passed since the breaker opened (or since the last such
+    /// probe failed), the next call moves it to half-open early, with
+    /// [`TransitionReason::ProbeIntervalElapsed`](crate::TransitionReason::ProbeIntervalElapsed)
+    /// and a **single** probe permit (however many
+    /// [`half_open_permits`](Self::half_open_permits) allow); it closes after
+    /// [`half_open_successes`](Self::half_open_successes) successful probes as usual.
+    /// A failed probe reopens the breaker for the rest of the open period it cut short,
+    /// without growing the backoff (a `Retry-After` floor still applies); once that
+    /// period is over, a failure is a trip like any other. Off by default; must be
+    /// shorter than the longest open period (`open_duration`, or the backoff's `max`),
+    /// or it would never fire.
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = Some(interval);
+        self
+    }
+
     /// With `true`, `poll_ready` returns `Pending` while the breaker is open and wakes
     /// when calls may be admitted again, instead of admitting an immediate rejection.
     pub fn backpressure(mut self, on: bool) -> Self {
@@ -163,6 +185,7 @@ impl ConfigBuilder {
             half_open_permits: self.half_open_permits.or(base.half_open_permits),
             half_open_successes: self.half_open_successes.or(base.half_open_successes),
             half_open_max_wait: self.half_open_max_wait.or(base.half_open_max_wait),
+            probe_interval: self.probe_interval.or(base.probe_interval),
             backpressure: self.backpressure.or(base.backpressure),
         }
     }
@@ -214,6 +237,14 @@ impl ConfigBuilder {
             .half_open_max_wait
             .unwrap_or(Config::DEFAULT_HALF_OPEN_MAX_WAIT);
         rules::half_open_max_wait_above_zero(half_open_max_wait)?;
+        if let Some(interval) = self.probe_interval {
+            rules::probe_interval_above_zero(interval)?;
+            rules::probe_interval_shorter_than_open_periods(
+                interval,
+                open_duration,
+                &open_backoff,
+            )?;
+        }
 
         Ok(Config {
             name: Arc::from(self.name.as_deref().unwrap_or(Config::DEFAULT_NAME)),
@@ -234,6 +265,7 @@ impl ConfigBuilder {
                 .half_open_successes
                 .unwrap_or(Config::DEFAULT_HALF_OPEN_SUCCESSES),
             half_open_max_wait,
+            probe_interval: self.probe_interval,
             backpressure: self.backpressure.unwrap_or(false),
         })
     }

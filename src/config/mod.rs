@@ -69,6 +69,7 @@ pub struct Config {
     pub(crate) half_open_permits: u32,
     pub(crate) half_open_successes: u32,
     pub(crate) half_open_max_wait: Duration,
+    pub(crate) probe_interval: Option<Duration>,
     pub(crate) backpressure: bool,
 }
 
@@ -162,6 +163,12 @@ impl Config {
     /// [`ConfigBuilder::half_open_max_wait`]).
     pub fn half_open_max_wait(&self) -> Duration {
         self.half_open_max_wait
+    }
+
+    /// The longest an open breaker goes without a probe, if set (see
+    /// [`ConfigBuilder::probe_interval`]).
+    pub fn probe_interval(&self) -> Option<Duration> {
+        self.probe_interval
     }
 
     /// Whether `poll_ready` waits (instead of admitting a rejection) while open.

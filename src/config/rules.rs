@@ -297,6 +297,34 @@ pub(super) fn half_open_max_wait_above_zero(max_wait: Duration) -> Result<(), Co
     above_zero("half_open_max_wait", max_wait)
 }
 
+/// `probe_interval`, when set, is longer than zero.
+pub(super) fn probe_interval_above_zero(interval: Duration) -> Result<(), ConfigError> {
+    above_zero("probe_interval", interval)
+}
+
+/// `probe_interval`, when set, is shorter than the longest open period: otherwise every
+/// open period would end before it and it would never fire.
+pub(super) fn probe_interval_shorter_than_open_periods(
+    interval: Duration,
+    open_duration: Duration,
+    backoff: &Backoff,
+) -> Result<(), ConfigError> {
+    let longest = match backoff.max {
+        Some(max) if backoff.multiplier > 1.0 => max.max(open_duration),
+        _ => open_duration,
+    };
+    // Jitter can stretch a period a little, but never reliably past this bound.
+    if interval < longest {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "probe_interval",
+            interval,
+            "must be shorter than the longest open period (open_duration, or open_backoff.max), or it never fires",
+        ))
+    }
+}
+
 /// A rate is in `(0.0, 1.0]`.
 fn rate_in_range(field: &'static str, rate: f64) -> Result<(), ConfigError> {
     if rate.is_finite() && rate > 0.0 && rate <= 1.0 {

@@ -73,6 +73,10 @@ pub(crate) struct StateMachine {
     /// starts, drawn from the backoff (with its jitter) when the period began, so that
     /// reads can report it before any call makes the timeout happen.
     timeout_open_for: AtomicU64,
+    /// While half-open because the probe interval elapsed (a scout period): the end of
+    /// the open period it cut short, to which a failed probe returns. 0 in a half-open
+    /// period entered when its open period ended. Written only by transitions.
+    scout_until: AtomicU64,
     /// Metrics-only: the period bits of the metrics-only period whose trip rules are
     /// firing (its would-be trip was announced), 0 when none (see
     /// [`note_would_be_trip`](Self::note_would_be_trip)).
@@ -112,6 +116,7 @@ impl StateMachine {
             entered_at: AtomicU64::new(0),
             probe_progress_at: AtomicU64::new(0),
             timeout_open_for: AtomicU64::new(0),
+            scout_until: AtomicU64::new(0),
             would_trip_period: AtomicU64::new(0),
             would_be_trips: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
@@ -158,10 +163,40 @@ impl StateMachine {
 
     /// [`observed_state`](Self::observed_state) of a stored `Open` at `now`.
     fn observed_open_state(&self, now: Nanos) -> State {
-        if now >= self.open_until.load(Acquire) && !self.probe_gate.load(Acquire) {
+        if now >= self.probe_due_at() && !self.probe_gate.load(Acquire) {
             State::HalfOpen
         } else {
             State::Open
+        }
+    }
+
+    /// While open: when the next call will be admitted as a probe, the end of the open
+    /// period or, with a probe interval, that long after the breaker (re)opened,
+    /// whichever is first. A caller that read the open word just before a transition
+    /// published the next one may find the next period's entry time here (it is written
+    /// first): it is then rejected as open until one more interval, as the half-open
+    /// period, its single permit taken, would reject it a moment later.
+    #[inline]
+    fn probe_due_at(&self) -> Nanos {
+        let until = self.open_until.load(Acquire);
+        match self.config.probe_interval {
+            None => until,
+            Some(interval) => until.min(
+                self.entered_at
+                    .load(Acquire)
+                    .saturating_add(to_nanos(interval)),
+            ),
+        }
+    }
+
+    /// How many probes the current half-open period admits at once: one while scouting
+    /// (entered because the probe interval elapsed), else the configured permits.
+    #[inline]
+    fn probe_permits(&self) -> u32 {
+        if self.scout_until.load(Acquire) != 0 {
+            1
+        } else {
+            self.config.half_open_permits
         }
     }
 
@@ -234,19 +269,19 @@ impl StateMachine {
                 }
                 State::Open => {
                     let now = self.clock.now();
-                    let until = self.open_until.load(Acquire);
-                    if now < until {
-                        return Admission::Rejected(Rejection::for_nanos(State::Open, until - now));
+                    let due = self.probe_due_at();
+                    if now < due {
+                        return Admission::Rejected(Rejection::for_nanos(State::Open, due - now));
                     }
                     if self.probe_gate.load(Acquire) {
                         return self.gated();
                     }
-                    if let Some(generation) = self.transition(
-                        word,
-                        State::HalfOpen,
-                        TransitionReason::OpenDurationElapsed,
-                        true,
-                    ) {
+                    let reason = if now < self.open_until.load(Acquire) {
+                        TransitionReason::ProbeIntervalElapsed
+                    } else {
+                        TransitionReason::OpenDurationElapsed
+                    };
+                    if let Some(generation) = self.transition(word, State::HalfOpen, reason, true) {
                         return Admission::Admitted(Ticket::new(PermitKind::Probe, generation));
                     }
                     continue;
@@ -261,7 +296,7 @@ impl StateMachine {
                         self.time_out_probes(word);
                         continue;
                     }
-                    if u32::from(word.in_flight) < self.config.half_open_permits {
+                    if u32::from(word.in_flight) < self.probe_permits() {
                         let taken = Word {
                             in_flight: word.in_flight + 1,
                             ..word
@@ -334,12 +369,12 @@ impl StateMachine {
         );
         match word.state {
             State::Open => {
-                let until = self.open_until.load(Acquire);
+                let due = self.probe_due_at();
                 state = self.observed_open_state(now);
                 if state == State::Open {
-                    retry_after = Some(Duration::from_nanos(until.saturating_sub(now)));
+                    retry_after = Some(Duration::from_nanos(due.saturating_sub(now)));
                 } else {
-                    entered_at = until;
+                    entered_at = due;
                 }
             }
             State::HalfOpen => {

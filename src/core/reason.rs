@@ -43,6 +43,9 @@ pub enum TransitionReason {
     },
     /// The open duration ended and a call arrived (open to half-open).
     OpenDurationElapsed,
+    /// The [probe interval](crate::ConfigBuilder::probe_interval) passed while open and
+    /// a call arrived (open to half-open, early, with a single probe permit).
+    ProbeIntervalElapsed,
     /// A half-open probe failed or was slow (half-open to open).
     ProbeFailed,
     /// No half-open probe finished within `half_open_max_wait` (half-open to open).
@@ -86,6 +89,9 @@ impl fmt::Display for TransitionReason {
                 write!(f, "slow-call rate {:.1}% over {calls} calls", rate * 100.0)
             }
             TransitionReason::OpenDurationElapsed => f.write_str("open duration elapsed"),
+            TransitionReason::ProbeIntervalElapsed => {
+                f.write_str("probe interval elapsed while open")
+            }
             TransitionReason::ProbeFailed => f.write_str("a half-open probe failed"),
             TransitionReason::ProbeTimedOut => f.write_str("no half-open probe finished in time"),
             TransitionReason::ProbesSucceeded => f.write_str("enough half-open probes succeeded"),

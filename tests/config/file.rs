@@ -285,6 +285,9 @@ fn the_adaptive_rule_is_a_table_of_optional_settings() {
         Some(AdaptiveFailureRate::new())
     );
 
+    let scouting = Config::from_toml("probe_interval = \"250ms\"").unwrap();
+    assert_eq!(scouting.probe_interval(), Some(Duration::from_millis(250)));
+
     // A breaker's own failure-rate rule, fixed or adaptive, replaces the inherited one.
     let file = RegistryConfig::from_toml(
         "[defaults]\nfailure_rate = 0.5\n[breakers.adaptive]\nfailure_rate_adaptive = {}\n\

@@ -12,6 +12,24 @@ fn rejected(builder: tower_circuit_breaker::ConfigBuilder) -> ConfigError {
 fn bad_values_name_their_field_and_value() {
     let cases: Vec<(tower_circuit_breaker::ConfigBuilder, &str, &str)> = vec![
         (Config::builder().failure_rate(1.5), "failure_rate", "1.5"),
+        (
+            Config::builder().probe_interval(Duration::ZERO),
+            "probe_interval",
+            "0ns",
+        ),
+        (
+            // Never shorter than a constant 30 s open period: it would never fire.
+            Config::builder().probe_interval(Duration::from_secs(30)),
+            "probe_interval",
+            "30s",
+        ),
+        (
+            Config::builder()
+                .open_backoff(Backoff::exponential(2.0, Duration::from_secs(60)))
+                .probe_interval(Duration::from_secs(60)),
+            "probe_interval",
+            "60s",
+        ),
         (Config::builder().failure_rate(0.0), "failure_rate", "0.0"),
         (
             Config::builder().failure_rate(f64::NAN),

@@ -78,3 +78,24 @@ fn fixed_rules_as_the_table_reports_them() {
     let noisy = cell(&default, Scenario::Healthy { noise: 0.2 }, 1_000);
     assert!(noisy.false_positive_rate > 0.05, "{noisy:?}");
 }
+
+#[test]
+fn probing_every_fifty_ms_recovers_within_a_hundred_ms_from_100_calls_per_second() {
+    let probing = rule("adaptive rule, probing");
+    for rate in [100, 1_000] {
+        let cell = cell(&probing, Scenario::Recovery, rate);
+        let recovery = cell.recovery.expect("closed after healing");
+        assert!(
+            recovery < Duration::from_millis(100),
+            "{rate}/s: {recovery:?}"
+        );
+        let fast_failed = cell.fast_fail_after_healing().unwrap();
+        assert!(fast_failed < 0.05, "{rate}/s: {fast_failed}");
+        // One probe per 50 ms at most reaches the dead backend while open.
+        let load = cell.probe_load.expect("opened");
+        assert!(load > 0.0 && load <= 20.0, "{rate}/s: {load} calls/s");
+    }
+    // Without it, recovery waits out the open duration.
+    let fixed = cell(&rule("adaptive rule (defaults"), Scenario::Recovery, 100);
+    assert!(fixed.recovery.expect("closed") > Duration::from_secs(5));
+}

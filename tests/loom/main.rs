@@ -413,3 +413,49 @@ fn racing_folds_into_the_adaptive_baseline_both_count() {
         assert_eq!(breaker.state(), State::Closed);
     });
 }
+
+/// An hour-long open period with a one-second probe interval: at one second, two
+/// threads call at once. Exactly one is admitted, as the scout period's single probe;
+/// the other is rejected: by that period (half-open, its one permit taken), or, if it
+/// read the open word just before the transition published the new one, as open
+/// until the next probe interval (the transition writes its entry time first).
+#[test]
+fn racing_calls_at_the_probe_interval_admit_one_probe() {
+    loom::model(|| {
+        let clock = PausedClock::new();
+        let _entered = clock.0.enter();
+        let breaker = CircuitBreaker::new(
+            Config::builder()
+                .name("loom")
+                .consecutive_failures(1)
+                .open_duration(HOUR)
+                .probe_interval(SECOND)
+                .half_open_permits(2)
+                .half_open_max_wait(HOUR)
+                .build()
+                .expect("valid config"),
+        );
+        breaker.try_acquire().expect("closed admits").failure();
+        clock.advance(SECOND);
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let breaker = breaker.clone();
+                thread::spawn(move || breaker.try_acquire())
+            })
+            .collect();
+        let calls: Vec<_> = calls.into_iter().map(|t| t.join().unwrap()).collect();
+        let admitted = calls.iter().filter(|call| call.is_ok()).count();
+        assert_eq!(admitted, 1, "one scout probe");
+        let rejected = calls
+            .iter()
+            .find_map(|call| call.as_ref().err())
+            .expect("one rejected");
+        match rejected.state {
+            State::HalfOpen => assert_eq!(rejected.retry_after, Some(HOUR)),
+            State::Open => assert_eq!(rejected.retry_after, Some(SECOND)),
+            other => panic!("rejected by {other:?}"),
+        }
+        let metrics = breaker.metrics();
+        assert_eq!((metrics.state_changes, metrics.probes_in_flight), (2, 1));
+    });
+}

@@ -29,6 +29,8 @@ struct Knobs {
     permits: u32,
     successes: u32,
     max_wait_ms: u64,
+    /// The probe interval, shorter than the longest open period.
+    probe_interval_ms: Option<u64>,
 }
 
 /// The adaptive rule's knobs; horizon and warm-up in windows.
@@ -50,6 +52,9 @@ impl Knobs {
             .half_open_permits(self.permits)
             .half_open_successes(self.successes)
             .half_open_max_wait(Duration::from_millis(self.max_wait_ms));
+        if let Some(interval) = self.probe_interval_ms {
+            builder = builder.probe_interval(Duration::from_millis(interval));
+        }
         if self.multiplier > 1 {
             builder = builder.open_backoff(Backoff::exponential(
                 f64::from(self.multiplier),
@@ -99,6 +104,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
             1u32..4,
             prop::sample::select(vec![0.0, 1e-8, 0.01, 0.3]),
         )),
+        prop::option::of(1u64..1_000),
     )
         .prop_map(
             |(
@@ -111,7 +117,14 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                 successes,
                 max_wait_ms,
                 adaptive,
+                probe_interval,
             )| {
+                // Shorter than the first open period (so it fires in it), hence than
+                // the longest, as `build` requires.
+                let max_ms = open_ms + extra_ms;
+                let probe_interval_ms = probe_interval
+                    .filter(|_| open_ms > 1)
+                    .map(|p| 1 + p % (open_ms - 1));
                 let rate = rate.map(|(r, size, min)| (r, size, min.min(size)));
                 // At least one rule; `None` for both means the default streak of 5.
                 Knobs {
@@ -135,10 +148,11 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                     ),
                     open_ms,
                     multiplier,
-                    max_ms: open_ms + extra_ms,
+                    max_ms,
                     permits,
                     successes,
                     max_wait_ms,
+                    probe_interval_ms,
                 }
             },
         )
@@ -181,6 +195,35 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// Steps without manual controls and with short waits: calls that land inside open
+/// periods, where a probe interval acts.
+fn step_inside_open_periods() -> impl Strategy<Value = Step> {
+    let outcome = prop_oneof![
+        4 => Just(Outcome::Failure),
+        3 => Just(Outcome::Success),
+        1 => Just(Outcome::Ignored),
+    ];
+    prop_oneof![
+        8 => Just(Step::Acquire),
+        8 => (any::<usize>(), outcome).prop_map(|(i, o)| Step::Finish(i, o)),
+        1 => any::<usize>().prop_map(Step::Drop),
+        6 => (0u64..6).prop_map(Step::Advance),
+    ]
+}
+
+/// Knobs with a probe interval, shorter than the first open period.
+fn knobs_with_probe_interval() -> impl Strategy<Value = Knobs> {
+    (knobs(), 1u64..1_000)
+        .prop_filter(
+            "an open period long enough to hold a probe interval",
+            |(knobs, _)| knobs.open_ms > 2,
+        )
+        .prop_map(|(knobs, p)| Knobs {
+            probe_interval_ms: Some(1 + p % (knobs.open_ms - 1)),
+            ..knobs
+        })
+}
+
 /// What a permit was admitted as, in the model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -220,6 +263,9 @@ struct Model {
     timeout_open_for: u64,
     /// When the current state was entered.
     entered_at: u64,
+    /// In a half-open period entered because the probe interval elapsed: the end of
+    /// the open period it cut short; 0 otherwise.
+    scout_until: u64,
     rejected: u64,
     state_changes: u64,
     /// Metrics-only: whether the current would-be trip episode was counted already.
@@ -253,6 +299,7 @@ impl Model {
             probe_successes: 0,
             probe_progress_at: 0,
             timeout_open_for: 0,
+            scout_until: 0,
             entered_at: 0,
             rejected: 0,
             state_changes: 0,
@@ -374,11 +421,15 @@ impl Model {
                     return Err(None);
                 }
                 State::Open => {
-                    if self.now < self.open_until {
+                    let due = self.probe_due();
+                    if self.now < due {
                         self.rejected += 1;
-                        return Err(Some(self.open_until - self.now));
+                        return Err(Some(due - self.now));
                     }
+                    // Early, by the probe interval: a scout period of one permit.
+                    let scout = self.now < self.open_until;
                     self.enter(State::HalfOpen);
+                    self.scout_until = if scout { self.open_until } else { 0 };
                     continue;
                 }
                 State::HalfOpen => {
@@ -388,7 +439,12 @@ impl Model {
                         self.time_out();
                         continue;
                     }
-                    if self.in_flight < self.knobs.permits {
+                    let permits = if self.scout_until != 0 {
+                        1
+                    } else {
+                        self.knobs.permits
+                    };
+                    if self.in_flight < permits {
                         self.in_flight += 1;
                         Kind::Probe
                     } else {
@@ -404,6 +460,27 @@ impl Model {
         }
     }
 
+    /// While open: when a call is next admitted as a probe, the end of the open period
+    /// or a probe interval after the breaker (re)opened, whichever comes first.
+    fn probe_due(&self) -> u64 {
+        match self.knobs.probe_interval_ms {
+            Some(interval) => self.open_until.min(self.entered_at + interval * MS),
+            None => self.open_until,
+        }
+    }
+
+    /// A probe failed: a scout period goes back to the open period it cut short, for
+    /// what is left of it, and counts no trip; any other half-open period trips.
+    fn reopen(&mut self) {
+        if self.scout_until > self.now {
+            self.entered_at = self.now;
+            self.open_until = self.scout_until;
+            self.transitioned(State::Open);
+        } else {
+            self.enter(State::Open);
+        }
+    }
+
     fn probe_deadline(&self) -> u64 {
         self.probe_progress_at + self.knobs.max_wait_ms * MS
     }
@@ -414,16 +491,16 @@ impl Model {
     /// the deadline, with the open duration that call will start.
     fn read(&self) -> Reading {
         match self.state {
-            State::Open if self.now < self.open_until => Reading {
+            State::Open if self.now < self.probe_due() => Reading {
                 state: State::Open,
                 probes_in_flight: 0,
                 entered_at: self.entered_at,
-                retry_after: Some(self.open_until - self.now),
+                retry_after: Some(self.probe_due() - self.now),
             },
             State::Open => Reading {
                 state: State::HalfOpen,
                 probes_in_flight: 0,
-                entered_at: self.open_until,
+                entered_at: self.probe_due(),
                 retry_after: None,
             },
             State::HalfOpen if self.now >= self.probe_deadline() => Reading {
@@ -497,7 +574,7 @@ impl Model {
                 }
             }
             Kind::Probe => match outcome {
-                Outcome::Failure => self.enter(State::Open),
+                Outcome::Failure => self.reopen(),
                 Outcome::Ignored | Outcome::Success => {
                     self.probe_progress_at = self.now;
                     self.in_flight -= 1;
@@ -682,6 +759,16 @@ proptest! {
             prop_assert!(false, "{}", disagreement);
         }
     }
+
+    #[test]
+    fn breaker_matches_the_reference_model_with_a_probe_interval(
+        knobs in knobs_with_probe_interval(),
+        steps in prop::collection::vec(step_inside_open_periods(), 1..120),
+    ) {
+        if let Err(disagreement) = run(knobs, steps) {
+            prop_assert!(false, "{}", disagreement);
+        }
+    }
 }
 
 /// The harness does catch a disagreement: a model with a different rule than the
@@ -698,6 +785,7 @@ fn the_harness_reports_a_disagreement() {
         permits: 1,
         successes: 1,
         max_wait_ms: 10,
+        probe_interval_ms: None,
     };
     let steps = vec![
         Step::Acquire,

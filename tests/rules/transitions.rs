@@ -357,6 +357,79 @@ async fn slow_call_rate_opens() {
     assert!((metrics.slow_call_rate - 0.5).abs() < 1e-9);
 }
 
+/// With a probe interval, an open breaker lets one probe through every interval,
+/// however long its open period: a failed probe returns it to that same period (the
+/// backoff does not grow), a successful one closes it.
+#[tokio::test(start_paused = true)]
+async fn probe_interval_probes_a_long_open_period_one_call_at_a_time() {
+    let config = trip_on_first_failure()
+        .open_duration(10 * SECOND)
+        .open_backoff(Backoff::exponential(2.0, 100 * SECOND))
+        .half_open_permits(3)
+        .probe_interval(SECOND)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::new(config);
+    let mut events = breaker.subscribe();
+    breaker.try_acquire().unwrap().failure();
+    tokio::time::advance(SECOND - Duration::from_nanos(1)).await;
+    let open = breaker.try_acquire().unwrap_err();
+    assert_eq!(
+        open.retry_after,
+        Some(Duration::from_nanos(1)),
+        "until the probe"
+    );
+    tokio::time::advance(Duration::from_nanos(1)).await;
+    assert_eq!(breaker.state(), State::HalfOpen, "a probe is due");
+
+    // One probe at a time, whatever half_open_permits allows.
+    let probe = breaker.try_acquire().expect("the probe");
+    assert!(probe.is_probe());
+    let busy = breaker.try_acquire().unwrap_err();
+    assert_eq!(busy.state, State::HalfOpen);
+    probe.failure();
+    // Back to the same open period: 9 s of it left, not a grown backoff.
+    let open = breaker.try_acquire().unwrap_err();
+    assert_eq!(open.state, State::Open);
+    assert_eq!(
+        open.retry_after,
+        Some(SECOND),
+        "the next probe is due first"
+    );
+    assert_eq!(breaker.metrics().retry_after, Some(SECOND));
+
+    // Every second, one probe; after 10 s the period is over and a failure is a trip
+    // like any other: the second one of the backoff, 20 s.
+    for _ in 0..8 {
+        tokio::time::advance(SECOND).await;
+        breaker.try_acquire().expect("a probe").failure();
+    }
+    tokio::time::advance(SECOND).await;
+    breaker.try_acquire().expect("the period's end").failure();
+    let reasons: Vec<TransitionReason> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|event| match event {
+            Event::StateTransition { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 1 + 2 * 10, "{reasons:?}");
+    assert_eq!(reasons[1], TransitionReason::ProbeIntervalElapsed);
+    assert_eq!(reasons[19], TransitionReason::OpenDurationElapsed);
+    assert_eq!(reasons[20], TransitionReason::ProbeFailed);
+    let metrics = breaker.metrics();
+    assert_eq!(
+        metrics.retry_after,
+        Some(SECOND),
+        "probes still come every second"
+    );
+    assert_eq!(breaker.try_acquire().unwrap_err().retry_after, Some(SECOND));
+
+    // A probe that succeeds closes it (half_open_successes is 1).
+    tokio::time::advance(SECOND).await;
+    breaker.try_acquire().expect("a probe").success();
+    assert_eq!(breaker.state(), State::Closed);
+}
+
 /// A full count window of successes takes further successes without recording them
 /// (they would change nothing); once a failure is in it, every call counts again, so
 /// the failure ages out after exactly `size` calls, and not before.

@@ -28,6 +28,7 @@ pub(super) enum Field {
     HalfOpenPermits,
     HalfOpenSuccesses,
     HalfOpenMaxWait,
+    ProbeInterval,
     Backpressure,
     Enabled,
 }
@@ -58,7 +59,7 @@ impl Spelling {
 /// [`ConfigError::Invalid`] carries; the others are the seed documents' aliases. Any
 /// of them may also be written behind [`PREFIX`]. Every lookup of a key reads this
 /// table.
-const KEYS: [(Field, &[Spelling]); 14] = [
+const KEYS: [(Field, &[Spelling]); 15] = [
     (Field::Name, &[Generic("name")]),
     (
         Field::ConsecutiveFailures,
@@ -92,6 +93,7 @@ const KEYS: [(Field, &[Spelling]); 14] = [
     ),
     (Field::HalfOpenSuccesses, &[Own("half_open_successes")]),
     (Field::HalfOpenMaxWait, &[Own("half_open_max_wait")]),
+    (Field::ProbeInterval, &[Own("probe_interval")]),
     (Field::Backpressure, &[Generic("backpressure")]),
     (
         Field::Enabled,

@@ -83,6 +83,7 @@ impl Layer {
             Field::HalfOpenPermits => builder.half_open_permits(expect_u32(value, at)?),
             Field::HalfOpenSuccesses => builder.half_open_successes(expect_u32(value, at)?),
             Field::HalfOpenMaxWait => builder.half_open_max_wait(expect_duration(value, at)?),
+            Field::ProbeInterval => builder.probe_interval(expect_duration(value, at)?),
             Field::Backpressure => builder.backpressure(expect_bool(value, at)?),
             Field::Enabled => {
                 self.enabled = Some(expect_bool(value, at)?);

@@ -248,14 +248,7 @@ impl StateMachine {
                 return;
             }
             if failed {
-                self.transition_if(
-                    word,
-                    State::Open,
-                    TransitionReason::ProbeFailed,
-                    false,
-                    open_floor,
-                    || true,
-                );
+                self.reopen_after_failed_probe(word, open_floor);
                 return;
             }
             self.probe_progress_at.fetch_max(now, AcqRel);

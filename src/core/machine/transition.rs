@@ -130,6 +130,41 @@ impl StateMachine {
         Some(done.generation)
     }
 
+    /// Reopens the half-open period `from` because a probe failed, unless another thread
+    /// moved on from it first. A scout period (entered early because the probe interval
+    /// elapsed) returns to the open period it cut short, for what is left of it (at
+    /// least `open_floor`), without counting a trip: the backoff does not grow on the
+    /// probes it allowed. Otherwise, and once that period is over, this is a trip.
+    pub(super) fn reopen_after_failed_probe(&self, from: Word, open_floor: Option<Duration>) {
+        if !self.word().same_period(from) {
+            return;
+        }
+        let done = {
+            let mut log = self.lock_transitions();
+            let current = self.word();
+            if !current.same_period(from) {
+                return;
+            }
+            let now = self.clock.now();
+            let scout_until = self.scout_until.load(Acquire);
+            let open = if scout_until > now {
+                let rest = Duration::from_nanos(scout_until - now);
+                OpenDuration::Set(open_floor.map_or(rest, |floor| rest.max(floor)))
+            } else {
+                OpenDuration::Backoff { floor: open_floor }
+            };
+            self.enter_for(
+                &mut log,
+                current,
+                State::Open,
+                TransitionReason::ProbeFailed,
+                false,
+                open,
+            )
+        };
+        self.announce(&done);
+    }
+
     /// Moves to `to` from whatever the state is (manual controls). With `force_reset`
     /// a transition happens even if the state is already `to` (a fresh start).
     pub(crate) fn force(&self, to: State, force_reset: bool) {
@@ -209,6 +244,13 @@ impl StateMachine {
                 self.restart_rules();
             }
             State::HalfOpen => {
+                // A scout period remembers the open period it cut short (see
+                // `reopen_after_failed_probe`).
+                let scout_until = match reason {
+                    TransitionReason::ProbeIntervalElapsed => self.open_until.load(Acquire),
+                    _ => 0,
+                };
+                self.scout_until.store(scout_until, Release);
                 self.probe_progress_at.store(now, Release);
                 // Drawn now, so that reads can tell how long a timeout would reopen for.
                 let reopen = self.next_open_duration(log);
