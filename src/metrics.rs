@@ -54,6 +54,9 @@ pub struct Metrics {
     /// Half-open probes admitted and not finished (0 once the half-open period timed
     /// out: probes still running then are stale).
     pub probes_in_flight: u32,
+    /// While closed and [ramping up](crate::ConfigBuilder::ramp_up) after a recovery:
+    /// the share of calls admitted now, in `0.1..1.0`; `None` otherwise.
+    pub ramp_up_share: Option<f64>,
     /// Number of state transitions so far.
     pub state_changes: u64,
     /// Would-be trips in [metrics-only](crate::CircuitBreaker::metrics_only) mode: how

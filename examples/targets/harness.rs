@@ -31,6 +31,8 @@ pub const HEALTHY: Duration = Duration::from_secs(60);
 pub const RATES: [u32; 3] = [10, 100, 1_000];
 /// The probe interval of the table's last rule.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+/// The ramp-up of the table's last rule.
+pub const RAMP_UP: Duration = Duration::from_secs(1);
 /// The noise levels of the healthy scenarios.
 pub const NOISE_LEVELS: [f64; 4] = [0.005, 0.02, 0.10, 0.20];
 
@@ -390,7 +392,8 @@ pub fn percent(share: f64) -> String {
 
 /// The configs the table compares: the crate's default rule, a fixed failure-rate rule
 /// and the adaptive failure-rate rule, each with the crate's other defaults, and the
-/// adaptive rule probing every [`PROBE_INTERVAL`] while open.
+/// adaptive rule probing every [`PROBE_INTERVAL`] while open and ramping up over
+/// [`RAMP_UP`] after a recovery.
 pub fn rules() -> Vec<Rule> {
     vec![
         Rule {
@@ -412,10 +415,11 @@ pub fn rules() -> Vec<Rule> {
                 .expect("a valid config"),
         },
         Rule {
-            name: "adaptive rule, probing every 50 ms while open",
+            name: "adaptive rule, probing every 50 ms while open, 1 s ramp-up",
             config: Config::builder()
                 .failure_rate_adaptive(AdaptiveFailureRate::new())
                 .probe_interval(PROBE_INTERVAL)
+                .ramp_up(RAMP_UP)
                 .build()
                 .expect("a valid config"),
         },

@@ -327,6 +327,7 @@ impl CircuitBreaker {
             slow_call_rate,
             consecutive_failures: snapshot.consecutive_failures,
             probes_in_flight: snapshot.probes_in_flight,
+            ramp_up_share: snapshot.ramp_up_share,
             state_changes: snapshot.state_changes,
             would_be_trips: snapshot.would_be_trips,
             last_failure_at: stamp(last_failure),

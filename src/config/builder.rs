@@ -34,6 +34,7 @@ pub struct ConfigBuilder {
     half_open_successes: Option<u32>,
     half_open_max_wait: Option<Duration>,
     probe_interval: Option<Duration>,
+    ramp_up: Option<Duration>,
     backpressure: Option<bool>,
 }
 
@@ -153,6 +154,20 @@ impl ConfigBuilder {
         self
     }
 
+    /// After half-open probes close the breaker, admits a growing share of calls over
+    /// `duration` (a slow start, as Envoy's): 10 % at first, rising linearly to all of
+    /// them, and rejects the rest at once, so a backend that has just recovered is not
+    /// hit by the full load at once. A rejected call gets a
+    /// [`CircuitOpen`](crate::CircuitOpen) with state `Closed` and no `retry_after`.
+    /// Admitted calls count toward the trip rules as usual, so failures reopen the
+    /// breaker. Only a recovery ramps up: a manual [`reset`](crate::CircuitBreaker::reset)
+    /// or a close by another instance of the fleet admits everything at once. Off by
+    /// default.
+    pub fn ramp_up(mut self, duration: Duration) -> Self {
+        self.ramp_up = Some(duration);
+        self
+    }
+
     /// With `true`, `poll_ready` returns `Pending` while the breaker is open and wakes
     /// when calls may be admitted again, instead of admitting an immediate rejection.
     pub fn backpressure(mut self, on: bool) -> Self {
@@ -186,6 +201,7 @@ impl ConfigBuilder {
             half_open_successes: self.half_open_successes.or(base.half_open_successes),
             half_open_max_wait: self.half_open_max_wait.or(base.half_open_max_wait),
             probe_interval: self.probe_interval.or(base.probe_interval),
+            ramp_up: self.ramp_up.or(base.ramp_up),
             backpressure: self.backpressure.or(base.backpressure),
         }
     }
@@ -237,6 +253,9 @@ impl ConfigBuilder {
             .half_open_max_wait
             .unwrap_or(Config::DEFAULT_HALF_OPEN_MAX_WAIT);
         rules::half_open_max_wait_above_zero(half_open_max_wait)?;
+        if let Some(duration) = self.ramp_up {
+            rules::ramp_up_above_zero(duration)?;
+        }
         if let Some(interval) = self.probe_interval {
             rules::probe_interval_above_zero(interval)?;
             rules::probe_interval_shorter_than_open_periods(
@@ -266,6 +285,7 @@ impl ConfigBuilder {
                 .unwrap_or(Config::DEFAULT_HALF_OPEN_SUCCESSES),
             half_open_max_wait,
             probe_interval: self.probe_interval,
+            ramp_up: self.ramp_up,
             backpressure: self.backpressure.unwrap_or(false),
         })
     }

@@ -70,6 +70,7 @@ pub struct Config {
     pub(crate) half_open_successes: u32,
     pub(crate) half_open_max_wait: Duration,
     pub(crate) probe_interval: Option<Duration>,
+    pub(crate) ramp_up: Option<Duration>,
     pub(crate) backpressure: bool,
 }
 
@@ -169,6 +170,12 @@ impl Config {
     /// [`ConfigBuilder::probe_interval`]).
     pub fn probe_interval(&self) -> Option<Duration> {
         self.probe_interval
+    }
+
+    /// How long the breaker ramps calls back up after a recovery, if set (see
+    /// [`ConfigBuilder::ramp_up`]).
+    pub fn ramp_up(&self) -> Option<Duration> {
+        self.ramp_up
     }
 
     /// Whether `poll_ready` waits (instead of admitting a rejection) while open.

@@ -297,6 +297,11 @@ pub(super) fn half_open_max_wait_above_zero(max_wait: Duration) -> Result<(), Co
     above_zero("half_open_max_wait", max_wait)
 }
 
+/// `ramp_up`, when set, is longer than zero.
+pub(super) fn ramp_up_above_zero(duration: Duration) -> Result<(), ConfigError> {
+    above_zero("ramp_up", duration)
+}
+
 /// `probe_interval`, when set, is longer than zero.
 pub(super) fn probe_interval_above_zero(interval: Duration) -> Result<(), ConfigError> {
     above_zero("probe_interval", interval)

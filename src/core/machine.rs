@@ -58,6 +58,9 @@ pub(crate) struct StateMachine {
     word: AtomicU64,
     /// When the current open period ends (valid while `Open`).
     open_until: AtomicU64,
+    /// While closed and ramping up after a recovery: when the ramp ends; 0 otherwise
+    /// (checked by the closed fast path, so it sits on the first line).
+    ramp_until: AtomicU64,
     consecutive_failures: AtomicU32,
     /// While set, an elapsed open period does not move to half-open: another instance
     /// of the fleet holds the probe lease (see [`remote`]).
@@ -77,6 +80,8 @@ pub(crate) struct StateMachine {
     /// the open period it cut short, to which a failed probe returns. 0 in a half-open
     /// period entered when its open period ended. Written only by transitions.
     scout_until: AtomicU64,
+    /// Calls offered since the current ramp-up began.
+    ramp_offered: AtomicU64,
     /// Metrics-only: the period bits of the metrics-only period whose trip rules are
     /// firing (its would-be trip was announced), 0 when none (see
     /// [`note_would_be_trip`](Self::note_would_be_trip)).
@@ -113,6 +118,8 @@ impl StateMachine {
             clock: Clock::new(),
             word: AtomicU64::new(Word::CLOSED.pack()),
             open_until: AtomicU64::new(0),
+            ramp_until: AtomicU64::new(0),
+            ramp_offered: AtomicU64::new(0),
             entered_at: AtomicU64::new(0),
             probe_progress_at: AtomicU64::new(0),
             timeout_open_for: AtomicU64::new(0),
@@ -247,12 +254,49 @@ impl StateMachine {
         }
     }
 
-    /// The closed case of [`admit`](Self::admit) alone: one load, `None` in every other
-    /// state (which then needs [`admit`](Self::admit)).
+    /// The closed case of [`admit`](Self::admit) alone: two loads of one line, `None`
+    /// in every other state and while ramping up (which then need
+    /// [`admit`](Self::admit)).
     #[inline]
     pub(crate) fn admit_closed(&self) -> Option<Ticket> {
         let bits = self.word_bits();
-        (bits & 0xFF == State::Closed as u64).then(|| Ticket::from_bits(bits))
+        // Acquire on the word: a ramp set by the close it observes is seen here.
+        (bits & 0xFF == State::Closed as u64 && self.ramp_until.load(Relaxed) == 0)
+            .then(|| Ticket::from_bits(bits))
+    }
+
+    /// Admission while closed: everything, except while ramping up after a recovery,
+    /// when a share of the calls growing from [`RAMP_START_SHARE`] to all of them over
+    /// the ramp is admitted and the rest rejected. Not drawn at random: the `k`-th call
+    /// offered is admitted when `floor(k * share)` steps up, which spreads the share
+    /// evenly over consecutive calls and follows the share as it grows, with no burst
+    /// to make up for calls rejected earlier.
+    fn admit_ramping(&self, word: Word) -> Admission {
+        let admitted = Admission::Admitted(Ticket::new(PermitKind::Closed, word.generation));
+        let until = self.ramp_until.load(Acquire);
+        let Some(ramp) = self.config.ramp_up.filter(|_| until != 0) else {
+            return admitted;
+        };
+        let now = self.clock.now();
+        if now >= until {
+            // Over: whoever sees it first lets the fast path admit again.
+            let _ = self.ramp_until.compare_exchange(until, 0, AcqRel, Acquire);
+            return admitted;
+        }
+        let share = ramp_share(ramp, until, now);
+        let offered = self.ramp_offered.fetch_add(1, AcqRel) + 1;
+        let steps = |calls: u64| (calls as f64 * share).floor();
+        if steps(offered) > steps(offered - 1) {
+            return admitted;
+        }
+        Admission::Rejected(Rejection::until_further_notice(State::Closed))
+    }
+
+    /// The share of calls admitted now while ramping up (`None` when not ramping).
+    fn ramp_share_now(&self, now: Nanos) -> Option<f64> {
+        let until = self.ramp_until.load(Acquire);
+        let ramp = self.config.ramp_up.filter(|_| until != 0 && now < until)?;
+        (self.state() == State::Closed).then(|| ramp_share(ramp, until, now))
     }
 
     #[inline(never)]
@@ -260,7 +304,7 @@ impl StateMachine {
         loop {
             let word = self.word();
             let kind = match word.state {
-                State::Closed => PermitKind::Closed,
+                State::Closed => return self.admit_ramping(word),
                 State::MetricsOnly => PermitKind::MetricsOnly,
                 State::ForcedClosed => PermitKind::ForcedClosed,
                 State::Disabled => PermitKind::Disabled,
@@ -395,6 +439,7 @@ impl StateMachine {
         MachineSnapshot {
             state,
             probes_in_flight,
+            ramp_up_share: self.ramp_share_now(now),
             window,
             failure_rate_threshold,
             failure_rate_baseline: self.baseline.as_ref().and_then(Baseline::rate),
@@ -407,11 +452,25 @@ impl StateMachine {
     }
 }
 
+/// The share of calls a ramp-up admits at first.
+pub(crate) const RAMP_START_SHARE: f64 = 0.1;
+
+/// The share of calls admitted at `now` by a ramp of length `ramp` ending at `until`:
+/// from [`RAMP_START_SHARE`], linearly, to all of them at `until`.
+fn ramp_share(ramp: Duration, until: Nanos, now: Nanos) -> f64 {
+    let length = to_nanos(ramp).max(1);
+    let elapsed = length.saturating_sub(until.saturating_sub(now));
+    let progress = elapsed as f64 / length as f64;
+    (RAMP_START_SHARE + (1.0 - RAMP_START_SHARE) * progress).min(1.0)
+}
+
 /// What a metrics snapshot reads from the state machine.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MachineSnapshot {
     pub(crate) state: State,
     pub(crate) probes_in_flight: u32,
+    /// While ramping up after a recovery: the share of calls admitted now.
+    pub(crate) ramp_up_share: Option<f64>,
     pub(crate) window: Option<WindowStats>,
     /// The failure rate that opens the breaker now (fixed, or adaptive for the
     /// window's current calls).
@@ -441,6 +500,7 @@ mod tests {
         for end in [
             end_of(&machine, &machine.word),
             end_of(&machine, &machine.open_until),
+            end_of(&machine, &machine.ramp_until),
             end_of(&machine, &machine.consecutive_failures),
             end_of(&machine, &machine.probe_gate),
             // `EventHub` is `repr(C)` with its `listening` flag first.

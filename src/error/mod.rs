@@ -109,8 +109,9 @@ impl<E> From<CircuitOpen> for Error<E> {
 pub struct CircuitOpen {
     /// The breaker's name (see [`ConfigBuilder::name`](crate::ConfigBuilder::name)).
     pub name: Arc<str>,
-    /// The state that rejected the call: `Open`, `HalfOpen` (all probe permits taken)
-    /// or `ForcedOpen`.
+    /// The state that rejected the call: `Open`, `HalfOpen` (all probe permits taken),
+    /// `ForcedOpen`, or `Closed` while [ramping up](crate::ConfigBuilder::ramp_up) after
+    /// a recovery.
     pub state: State,
     /// How long until a call may be admitted again, when the breaker knows: the rest of
     /// the open duration, or of the half-open probe wait. `None` when forced open.
@@ -144,7 +145,15 @@ impl CircuitOpen {
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "circuit breaker `{}` is {}", self.name, self.state)?;
+        match self.state {
+            // Closed rejects only while ramping up after a recovery.
+            State::Closed => write!(
+                f,
+                "circuit breaker `{}` is ramping up after a recovery and shed this call",
+                self.name
+            )?,
+            state => write!(f, "circuit breaker `{}` is {state}", self.name)?,
+        }
         if let Some(after) = self.retry_after {
             // Whole units ("2s", "150ms"): the nanoseconds left are noise in a log line.
             write!(f, "; retry after {after:.0?}")?;

@@ -285,8 +285,9 @@ fn the_adaptive_rule_is_a_table_of_optional_settings() {
         Some(AdaptiveFailureRate::new())
     );
 
-    let scouting = Config::from_toml("probe_interval = \"250ms\"").unwrap();
+    let scouting = Config::from_toml("probe_interval = \"250ms\"\nramp_up = \"2s\"").unwrap();
     assert_eq!(scouting.probe_interval(), Some(Duration::from_millis(250)));
+    assert_eq!(scouting.ramp_up(), Some(Duration::from_secs(2)));
 
     // A breaker's own failure-rate rule, fixed or adaptive, replaces the inherited one.
     let file = RegistryConfig::from_toml(

@@ -12,6 +12,7 @@ fn rejected(builder: tower_circuit_breaker::ConfigBuilder) -> ConfigError {
 fn bad_values_name_their_field_and_value() {
     let cases: Vec<(tower_circuit_breaker::ConfigBuilder, &str, &str)> = vec![
         (Config::builder().failure_rate(1.5), "failure_rate", "1.5"),
+        (Config::builder().ramp_up(Duration::ZERO), "ramp_up", "0ns"),
         (
             Config::builder().probe_interval(Duration::ZERO),
             "probe_interval",

@@ -459,3 +459,45 @@ fn racing_calls_at_the_probe_interval_admit_one_probe() {
         assert_eq!((metrics.state_changes, metrics.probes_in_flight), (2, 1));
     });
 }
+
+/// Ramping up after a recovery with 60 % of the calls admitted: two threads offer a
+/// call at once. The ramp's counter hands them the first and second slot, whatever
+/// the interleaving, and exactly one of the two is admitted.
+#[test]
+fn racing_calls_while_ramping_up_admit_the_share() {
+    loom::model(|| {
+        let clock = PausedClock::new();
+        let _entered = clock.0.enter();
+        let breaker = CircuitBreaker::new(
+            Config::builder()
+                .name("loom")
+                .consecutive_failures(1)
+                .open_duration(SECOND)
+                .half_open_permits(1)
+                .half_open_successes(1)
+                .half_open_max_wait(HOUR)
+                .ramp_up(9 * SECOND)
+                .build()
+                .expect("valid config"),
+        );
+        breaker.try_acquire().expect("closed admits").failure();
+        clock.advance(SECOND);
+        breaker.try_acquire().expect("the probe").success();
+        clock.advance(5 * SECOND);
+        let share = breaker.metrics().ramp_up_share.expect("ramping up");
+        assert!((share - 0.6).abs() < 1e-9, "{share}");
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let breaker = breaker.clone();
+                thread::spawn(move || breaker.try_acquire().is_ok())
+            })
+            .collect();
+        let admitted = calls
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|admitted| *admitted)
+            .count();
+        assert_eq!(admitted, 1);
+        assert_eq!(breaker.metrics().rejected, 1);
+    });
+}

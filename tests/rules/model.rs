@@ -31,6 +31,8 @@ struct Knobs {
     max_wait_ms: u64,
     /// The probe interval, shorter than the longest open period.
     probe_interval_ms: Option<u64>,
+    /// How long a recovery ramps calls back up.
+    ramp_ms: Option<u64>,
 }
 
 /// The adaptive rule's knobs; horizon and warm-up in windows.
@@ -54,6 +56,9 @@ impl Knobs {
             .half_open_max_wait(Duration::from_millis(self.max_wait_ms));
         if let Some(interval) = self.probe_interval_ms {
             builder = builder.probe_interval(Duration::from_millis(interval));
+        }
+        if let Some(ramp) = self.ramp_ms {
+            builder = builder.ramp_up(Duration::from_millis(ramp));
         }
         if self.multiplier > 1 {
             builder = builder.open_backoff(Backoff::exponential(
@@ -105,6 +110,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
             prop::sample::select(vec![0.0, 1e-8, 0.01, 0.3]),
         )),
         prop::option::of(1u64..1_000),
+        prop::option::of(1u64..60),
     )
         .prop_map(
             |(
@@ -118,6 +124,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                 max_wait_ms,
                 adaptive,
                 probe_interval,
+                ramp_ms,
             )| {
                 // Shorter than the first open period (so it fires in it), hence than
                 // the longest, as `build` requires.
@@ -153,6 +160,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                     successes,
                     max_wait_ms,
                     probe_interval_ms,
+                    ramp_ms,
                 }
             },
         )
@@ -266,6 +274,10 @@ struct Model {
     /// In a half-open period entered because the probe interval elapsed: the end of
     /// the open period it cut short; 0 otherwise.
     scout_until: u64,
+    /// While ramping up after a recovery: when the ramp ends; 0 otherwise.
+    ramp_until: u64,
+    /// Calls offered since the ramp began.
+    ramp_offered: u64,
     rejected: u64,
     state_changes: u64,
     /// Metrics-only: whether the current would-be trip episode was counted already.
@@ -300,6 +312,8 @@ impl Model {
             probe_progress_at: 0,
             timeout_open_for: 0,
             scout_until: 0,
+            ramp_until: 0,
+            ramp_offered: 0,
             entered_at: 0,
             rejected: 0,
             state_changes: 0,
@@ -329,6 +343,7 @@ impl Model {
             State::Closed => {
                 self.trips = 0;
                 self.restart_rules();
+                self.ramp_until = 0;
             }
             State::HalfOpen => {
                 self.probe_progress_at = self.now;
@@ -413,7 +428,17 @@ impl Model {
     fn acquire(&mut self) -> Result<ModelPermit, Option<u64>> {
         loop {
             let kind = match self.state {
-                State::Closed => Kind::Closed,
+                State::Closed => {
+                    if let Some(share) = self.ramp_share() {
+                        self.ramp_offered += 1;
+                        let k = self.ramp_offered as f64;
+                        if (k * share).floor() <= ((k - 1.0) * share).floor() {
+                            self.rejected += 1;
+                            return Err(None);
+                        }
+                    }
+                    Kind::Closed
+                }
                 State::MetricsOnly => Kind::MetricsOnly,
                 State::ForcedClosed | State::Disabled => Kind::Passthrough,
                 State::ForcedOpen => {
@@ -458,6 +483,17 @@ impl Model {
                 generation: self.generation,
             });
         }
+    }
+
+    /// While ramping up: the share of calls admitted now, from 10 % linearly to all of
+    /// them at the ramp's end (which ends the ramp).
+    fn ramp_share(&self) -> Option<f64> {
+        let ramp = self.knobs.ramp_ms? * MS;
+        if self.state != State::Closed || self.ramp_until == 0 || self.now >= self.ramp_until {
+            return None;
+        }
+        let elapsed = ramp.saturating_sub(self.ramp_until - self.now);
+        Some((0.1 + 0.9 * (elapsed as f64 / ramp as f64)).min(1.0))
     }
 
     /// While open: when a call is next admitted as a probe, the end of the open period
@@ -582,6 +618,11 @@ impl Model {
                         self.probe_successes += 1;
                         if self.probe_successes >= self.knobs.successes {
                             self.enter(State::Closed);
+                            // A recovery ramps up.
+                            if let Some(ramp) = self.knobs.ramp_ms {
+                                self.ramp_until = self.now + ramp * MS;
+                                self.ramp_offered = 0;
+                            }
                         }
                     }
                 }
@@ -727,6 +768,13 @@ fn run_against(real: Knobs, expected: Knobs, steps: Vec<Step>) -> Result<(), Str
                 } else {
                     failures as f64 / calls as f64
                 };
+                if metrics.ramp_up_share != model.ramp_share() {
+                    return Err(context!(
+                        "ramp-up share {:?} vs model {:?}",
+                        metrics.ramp_up_share,
+                        model.ramp_share()
+                    ));
+                }
                 if metrics.failure_rate_baseline != model.baseline() {
                     return Err(context!(
                         "adaptive baseline {:?} vs model {:?}",
@@ -786,6 +834,7 @@ fn the_harness_reports_a_disagreement() {
         successes: 1,
         max_wait_ms: 10,
         probe_interval_ms: None,
+        ramp_ms: None,
     };
     let steps = vec![
         Step::Acquire,

@@ -430,6 +430,69 @@ async fn probe_interval_probes_a_long_open_period_one_call_at_a_time() {
     assert_eq!(breaker.state(), State::Closed);
 }
 
+/// After a recovery, a ramp-up admits 10 % of the calls at first, a growing share
+/// after that, all of them once it is over; the rest are rejected at once, as closed.
+#[tokio::test(start_paused = true)]
+async fn ramp_up_after_a_recovery_admits_a_growing_share_of_calls() {
+    let config = trip_on_first_failure().ramp_up(SECOND).build().unwrap();
+    let breaker = CircuitBreaker::new(config);
+    breaker.try_acquire().unwrap().failure();
+    tokio::time::advance(10 * SECOND).await;
+    breaker.try_acquire().expect("the probe").success();
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.metrics().ramp_up_share, Some(0.1));
+
+    let admitted_of = |calls: usize| {
+        (0..calls)
+            .filter(|_| match breaker.try_acquire() {
+                Ok(permit) => {
+                    permit.success();
+                    true
+                }
+                Err(open) => {
+                    assert_eq!((open.state, open.retry_after), (State::Closed, None));
+                    assert!(open.to_string().contains("ramping up"), "{open}");
+                    false
+                }
+            })
+            .count()
+    };
+    assert_eq!(admitted_of(100), 10, "10 % at first");
+    tokio::time::advance(SECOND / 2).await;
+    let share = breaker.metrics().ramp_up_share.unwrap();
+    assert!((share - 0.55).abs() < 1e-9, "{share}");
+    // No burst to make up for the calls turned away before: 55 % of these.
+    assert_eq!(admitted_of(100), 55);
+    tokio::time::advance(SECOND / 2).await;
+    assert_eq!(admitted_of(100), 100, "the ramp is over");
+    assert_eq!(breaker.metrics().ramp_up_share, None);
+    assert_eq!(breaker.metrics().rejected, 90 + 45);
+}
+
+/// A ramp follows a recovery only: a manual reset admits everything at once, and a
+/// failure during the ramp counts (and trips) as usual.
+#[tokio::test(start_paused = true)]
+async fn ramp_up_follows_only_a_recovery_and_failures_still_trip() {
+    let breaker = CircuitBreaker::new(trip_on_first_failure().ramp_up(SECOND).build().unwrap());
+    breaker.try_acquire().unwrap().failure();
+    breaker.reset();
+    assert_eq!(breaker.metrics().ramp_up_share, None);
+    assert!(breaker.try_acquire().is_ok(), "no ramp after a reset");
+
+    breaker.try_acquire().unwrap().failure();
+    tokio::time::advance(10 * SECOND).await;
+    breaker.try_acquire().expect("the probe").success();
+    let admitted = (0..10)
+        .find_map(|_| breaker.try_acquire().ok())
+        .expect("the tenth call is admitted");
+    admitted.failure();
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "a failure while ramping trips it"
+    );
+}
+
 /// A full count window of successes takes further successes without recording them
 /// (they would change nothing); once a failure is in it, every call counts again, so
 /// the failure ages out after exactly `size` calls, and not before.

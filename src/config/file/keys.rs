@@ -29,6 +29,7 @@ pub(super) enum Field {
     HalfOpenSuccesses,
     HalfOpenMaxWait,
     ProbeInterval,
+    RampUp,
     Backpressure,
     Enabled,
 }
@@ -59,7 +60,7 @@ impl Spelling {
 /// [`ConfigError::Invalid`] carries; the others are the seed documents' aliases. Any
 /// of them may also be written behind [`PREFIX`]. Every lookup of a key reads this
 /// table.
-const KEYS: [(Field, &[Spelling]); 15] = [
+const KEYS: [(Field, &[Spelling]); 16] = [
     (Field::Name, &[Generic("name")]),
     (
         Field::ConsecutiveFailures,
@@ -94,6 +95,7 @@ const KEYS: [(Field, &[Spelling]); 15] = [
     (Field::HalfOpenSuccesses, &[Own("half_open_successes")]),
     (Field::HalfOpenMaxWait, &[Own("half_open_max_wait")]),
     (Field::ProbeInterval, &[Own("probe_interval")]),
+    (Field::RampUp, &[Own("ramp_up")]),
     (Field::Backpressure, &[Generic("backpressure")]),
     (
         Field::Enabled,

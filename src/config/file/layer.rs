@@ -84,6 +84,7 @@ impl Layer {
             Field::HalfOpenSuccesses => builder.half_open_successes(expect_u32(value, at)?),
             Field::HalfOpenMaxWait => builder.half_open_max_wait(expect_duration(value, at)?),
             Field::ProbeInterval => builder.probe_interval(expect_duration(value, at)?),
+            Field::RampUp => builder.ramp_up(expect_duration(value, at)?),
             Field::Backpressure => builder.backpressure(expect_bool(value, at)?),
             Field::Enabled => {
                 self.enabled = Some(expect_bool(value, at)?);

@@ -157,6 +157,7 @@ use super::values::{expect_table, file_error, join, parse_table};
 /// | `half_open_permits` (`half_open_max_calls`, `circuit_breaker_half_open_calls`) | concurrent probes | always used |
 /// | `half_open_successes` | successful probes that close | always used |
 /// | `half_open_max_wait` | how long half-open waits for a probe | always used |
+/// | `ramp_up` | after a recovery, admits a growing share of calls over this time | always used on a recovery; `0` rejected |
 /// | `probe_interval` | the longest an open breaker goes without a probe | rejected unless shorter than the longest open period (`open_duration`, or `open_backoff.max`) |
 /// | `backpressure` | `poll_ready` waits while open | used by the Tower service ([`CircuitBreakerService`](crate::CircuitBreakerService)); `try_acquire` and `call` never poll readiness |
 /// | `enabled` (`circuit_breaker_enabled`) | `false` disables the breaker ([`registry`](Self::registry), [`breaker_in`](Self::breaker_in)) | rejected in a lone `Config`, which has no such switch |

@@ -242,6 +242,16 @@ impl StateMachine {
             State::Closed => {
                 log.consecutive_trips = 0;
                 self.restart_rules();
+                // Only a recovery ramps up; published with the word below, so a call
+                // that finds the breaker closed also finds the ramp.
+                let ramp_until = match (reason, self.config.ramp_up) {
+                    (TransitionReason::ProbesSucceeded, Some(ramp)) => {
+                        now.saturating_add(to_nanos(ramp)).max(1)
+                    }
+                    _ => 0,
+                };
+                self.ramp_offered.store(0, Release);
+                self.ramp_until.store(ramp_until, Release);
             }
             State::HalfOpen => {
                 // A scout period remembers the open period it cut short (see
