@@ -1070,6 +1070,18 @@ fn count_window(c: &mut Criterion, d: Driver) {
     bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
     assert_ours(id, &svc, tcb::State::Closed);
 
+    // The adaptive rule over the same window records every call (its baseline learns
+    // from each full window): the cost of that next to the fixed rule.
+    let id = &d.id("count_window/tower-circuit-breaker-adaptive");
+    let config = tcb::Config::builder()
+        .failure_rate_adaptive(tcb::AdaptiveFailureRate::new())
+        .sliding_window(tcb::Window::count(100))
+        .build()
+        .expect("valid config");
+    let mut svc = ours(config).layer(service_fn(echo));
+    bench_single(d, &mut group, id, &mut svc, || SUCCEEDING).assert_all_ok(id);
+    assert_ours(id, &svc, tcb::State::Closed);
+
     let id = &d.id("count_window/tower-resilience");
     let layer = trc::CircuitBreakerLayer::builder()
         .failure_rate_threshold(0.5)
