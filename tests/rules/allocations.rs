@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use tower::{service_fn, Layer, Service};
-use tower_circuit_breaker::{CircuitBreakerLayer, Config, Error, State, Window};
+use tower_circuit_breaker::{
+    AdaptiveFailureRate, CircuitBreakerLayer, Config, Error, State, Window,
+};
 
 use crate::counting_allocator::allocations_in;
 
@@ -78,6 +80,10 @@ fn hot_paths_allocate_nothing_per_call() {
             .failure_rate(0.5)
             .sliding_window(Window::time(Duration::from_secs(10))),
         Config::builder().slow_call(Duration::from_secs(1), 0.5),
+        // Warmed up within the calls counted: its threshold and baseline are in play.
+        Config::builder()
+            .failure_rate_adaptive(AdaptiveFailureRate::new().warm_up(100))
+            .sliding_window(Window::count(100)),
     ];
     for (i, builder) in windows.into_iter().enumerate() {
         let layer = CircuitBreakerLayer::new(builder.build().unwrap());

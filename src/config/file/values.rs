@@ -94,39 +94,26 @@ pub(super) fn parse_adaptive(value: &Value, at: &str) -> Result<AdaptiveFailureR
             "streak_probability",
         ],
     )?;
-    let float = |key: &str| {
-        table
-            .get(key)
-            .map(|value| expect_f64(value, &join(at, key)))
-            .transpose()
-    };
-    let calls = |key: &str| {
-        table
-            .get(key)
-            .map(|value| expect_u32(value, &join(at, key)))
-            .transpose()
-    };
     let mut rule = AdaptiveFailureRate::new();
-    if let Some(margin) = float("margin")? {
-        rule = rule.margin(margin);
+    let rates = [
+        ("margin", &mut rule.margin),
+        ("tolerance", &mut rule.tolerance),
+        ("floor", &mut rule.floor),
+        ("cap", &mut rule.cap),
+        ("streak_probability", &mut rule.streak_probability),
+    ];
+    for (key, setting) in rates {
+        if let Some(value) = table.get(key) {
+            *setting = expect_f64(value, &join(at, key))?;
+        }
     }
-    if let Some(tolerance) = float("tolerance")? {
-        rule = rule.tolerance(tolerance);
-    }
-    if let Some(floor) = float("floor")? {
-        rule = rule.floor(floor);
-    }
-    if let Some(cap) = float("cap")? {
-        rule = rule.cap(cap);
-    }
-    if let Some(horizon) = calls("horizon")? {
-        rule = rule.horizon(horizon);
-    }
-    if let Some(warm_up) = calls("warm_up")? {
-        rule = rule.warm_up(warm_up);
-    }
-    if let Some(probability) = float("streak_probability")? {
-        rule = rule.streak_probability(probability);
+    for (key, setting) in [
+        ("horizon", &mut rule.horizon),
+        ("warm_up", &mut rule.warm_up),
+    ] {
+        if let Some(value) = table.get(key) {
+            *setting = expect_u32(value, &join(at, key))?;
+        }
     }
     Ok(rule)
 }

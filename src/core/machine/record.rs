@@ -88,7 +88,7 @@ impl StateMachine {
             return;
         }
         let failure = outcome == Outcome::Failure;
-        let mut trip = None;
+        let mut fired = None;
         if self.config.consecutive_failures.is_some() || self.baseline.is_some() {
             if failure {
                 let count = self
@@ -96,7 +96,7 @@ impl StateMachine {
                     .fetch_add(1, AcqRel)
                     .saturating_add(1);
                 if self.streak_limit().is_some_and(|limit| count >= limit) {
-                    trip = Some(TransitionReason::ConsecutiveFailures { count });
+                    fired = Some(Fired::Streak(count));
                 }
             } else if self.consecutive_failures.load(Relaxed) != 0 {
                 self.consecutive_failures.store(0, Relaxed);
@@ -105,10 +105,10 @@ impl StateMachine {
         let mut stats = None;
         if let Some(window) = &self.window {
             let recorded = window.record(now.unwrap_or(0), failure, slow);
-            trip = trip.or_else(|| self.rate_rule_fired(&recorded));
+            fired = fired.or_else(|| self.rate_rule_fired(&recorded));
             if let Some(baseline) = &self.baseline {
                 // A window that trips is not normal: it teaches the baseline nothing.
-                if recorded.completed && trip.is_none() {
+                if recorded.completed && fired.is_none() {
                     baseline.fold(recorded.failure_rate());
                 }
             }
@@ -116,9 +116,36 @@ impl StateMachine {
         }
         // `state` is a constant at each call site: the closed path keeps only its arm.
         if state == State::MetricsOnly {
-            self.note_would_be_trip(generation, trip, stats);
-        } else if let Some(reason) = trip {
-            self.trip(Word::unpack(bits), reason, open_floor);
+            let reason = fired.map(|fired| self.reason(fired, stats));
+            self.note_would_be_trip(generation, reason, stats);
+        } else if let Some(fired) = fired {
+            self.trip(Word::unpack(bits), self.reason(fired, stats), open_floor);
+        }
+    }
+
+    /// Why `fired` fires, for the transition and its log: built only when a rule fires,
+    /// so that the recording path moves a [`Fired`] (two words) rather than a
+    /// [`TransitionReason`].
+    #[cold]
+    #[inline(never)]
+    fn reason(&self, fired: Fired, stats: Option<WindowStats>) -> TransitionReason {
+        let stats = stats.unwrap_or_default();
+        match fired {
+            Fired::Streak(count) => TransitionReason::ConsecutiveFailures { count },
+            Fired::FailureRate => TransitionReason::FailureRate {
+                rate: stats.failure_rate(),
+                calls: stats.calls,
+            },
+            Fired::AdaptiveFailureRate { threshold } => TransitionReason::AdaptiveFailureRate {
+                rate: stats.failure_rate(),
+                threshold,
+                baseline: self.baseline.as_ref().and_then(Baseline::rate),
+                calls: stats.calls,
+            },
+            Fired::SlowCallRate => TransitionReason::SlowCallRate {
+                rate: stats.slow_rate(),
+                calls: stats.calls,
+            },
         }
     }
 
@@ -174,41 +201,27 @@ impl StateMachine {
         self.announce_would_be_trip(reason, window);
     }
 
-    fn rate_rule_fired(&self, stats: &WindowStats) -> Option<TransitionReason> {
+    fn rate_rule_fired(&self, stats: &WindowStats) -> Option<Fired> {
         if stats.calls < u64::from(self.config.minimum_calls) {
             return None;
         }
         if let Some(threshold) = self.config.failure_rate {
-            let rate = stats.failure_rate();
-            if rate >= threshold {
-                return Some(TransitionReason::FailureRate {
-                    rate,
-                    calls: stats.calls,
-                });
+            if stats.failure_rate() >= threshold {
+                return Some(Fired::FailureRate);
             }
         }
         if let Some(baseline) = &self.baseline {
-            let rate = stats.failure_rate();
             // A window without failures trips no threshold (the floor is above 0).
             if stats.failures > 0 {
                 let threshold = baseline.threshold(stats.calls);
-                if rate >= threshold {
-                    return Some(TransitionReason::AdaptiveFailureRate {
-                        rate,
-                        threshold,
-                        baseline: baseline.rate(),
-                        calls: stats.calls,
-                    });
+                if stats.failure_rate() >= threshold {
+                    return Some(Fired::AdaptiveFailureRate { threshold });
                 }
             }
         }
         if let Some(slow) = self.config.slow_call {
-            let rate = stats.slow_rate();
-            if rate >= slow.rate {
-                return Some(TransitionReason::SlowCallRate {
-                    rate,
-                    calls: stats.calls,
-                });
+            if stats.slow_rate() >= slow.rate {
+                return Some(Fired::SlowCallRate);
             }
         }
         None
@@ -275,3 +288,20 @@ impl StateMachine {
         }
     }
 }
+
+/// Which trip rule fired on an outcome. What the transition needs beyond it (the rates,
+/// the calls) is read from the window's totals when the reason is built.
+#[derive(Debug, Clone, Copy)]
+enum Fired {
+    /// A run of consecutive failures this long.
+    Streak(u32),
+    FailureRate,
+    /// The adaptive threshold the window's rate reached.
+    AdaptiveFailureRate {
+        threshold: f64,
+    },
+    SlowCallRate,
+}
+
+// Small enough to travel in registers on the recording path (see `Fired`'s users).
+const _: () = assert!(std::mem::size_of::<Option<Fired>>() <= 16);
