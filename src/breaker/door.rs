@@ -21,8 +21,9 @@ impl CircuitBreaker {
         self.machine.admit()
     }
 
-    /// The closed case of [`admit`](Self::admit) alone: one load, `None` in every other
-    /// state (which then needs [`admit`](Self::admit)).
+    /// The closed case of [`admit`](Self::admit) alone: two loads of one cache line,
+    /// `None` in every other state and while ramping up (which then need
+    /// [`admit`](Self::admit)).
     #[inline]
     pub(crate) fn admit_closed(&self) -> Option<Ticket> {
         self.machine.admit_closed()

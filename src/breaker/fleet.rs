@@ -47,4 +47,9 @@ impl CircuitBreaker {
     pub(crate) fn open_remaining(&self) -> Option<Duration> {
         self.machine.open_remaining()
     }
+
+    /// See `StateMachine::probe_due_in`.
+    pub(crate) fn probe_due_in(&self) -> Option<Duration> {
+        self.machine.probe_due_in()
+    }
 }

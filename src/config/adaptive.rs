@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn threshold_is_baseline_plus_margin_or_spread_within_floor_and_cap() {
         let rule = AdaptiveFailureRate::new();
-        // 0.5 % noise: the floor.
+        // 0.5 % noise: baseline + margin (0.105); a clean backend gets the floor.
         assert!((rule.threshold(Some(0.005), 100) - 0.105).abs() < 1e-12);
         assert_eq!(rule.threshold(Some(0.0), 100), 0.1);
         // 10 % noise over 100 calls: 6 standard deviations (0.18) beat the margin.

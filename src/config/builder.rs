@@ -161,7 +161,9 @@ impl ConfigBuilder {
     /// [`CircuitOpen`](crate::CircuitOpen) with state `Closed` and no `retry_after`.
     /// Admitted calls count toward the trip rules as usual, so failures reopen the
     /// breaker. Only a recovery ramps up: a manual [`reset`](crate::CircuitBreaker::reset)
-    /// or a close by another instance of the fleet admits everything at once. Off by
+    /// or a close by another instance of the fleet admits everything at once. With
+    /// [`backpressure`](Self::backpressure), a call the ramp sheds is still rejected at
+    /// once: the share grows continuously, so there is no moment to wait for. Off by
     /// default.
     pub fn ramp_up(mut self, duration: Duration) -> Self {
         self.ramp_up = Some(duration);

@@ -80,6 +80,9 @@ pub(crate) struct StateMachine {
     /// the open period it cut short, to which a failed probe returns. 0 in a half-open
     /// period entered when its open period ended. Written only by transitions.
     scout_until: AtomicU64,
+    /// While open: no probe-interval scout before this (a failed response's
+    /// `Retry-After` floor); 0 when none applies. Written only by transitions.
+    probe_not_before: AtomicU64,
     /// Calls offered since the current ramp-up began.
     ramp_offered: AtomicU64,
     /// Metrics-only: the period bits of the metrics-only period whose trip rules are
@@ -124,6 +127,7 @@ impl StateMachine {
             probe_progress_at: AtomicU64::new(0),
             timeout_open_for: AtomicU64::new(0),
             scout_until: AtomicU64::new(0),
+            probe_not_before: AtomicU64::new(0),
             would_trip_period: AtomicU64::new(0),
             would_be_trips: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
@@ -188,11 +192,14 @@ impl StateMachine {
         let until = self.open_until.load(Acquire);
         match self.config.probe_interval {
             None => until,
-            Some(interval) => until.min(
-                self.entered_at
+            Some(interval) => {
+                let scout_at = self
+                    .entered_at
                     .load(Acquire)
-                    .saturating_add(to_nanos(interval)),
-            ),
+                    .saturating_add(to_nanos(interval))
+                    .max(self.probe_not_before.load(Acquire));
+                until.min(scout_at)
+            }
         }
     }
 
@@ -387,12 +394,17 @@ impl StateMachine {
     }
 
     /// Whether the breaker is rejecting calls and would keep doing so for a while:
-    /// forced open, or open and within its open duration. Losing such a breaker (e.g.
-    /// by evicting it from a keyed map) would let traffic through to a sick downstream.
+    /// forced open, open within its open duration, scouting within the open period it
+    /// cut short, or ramping up. Losing such a breaker (e.g. by evicting it from a keyed
+    /// map) would let traffic through to a sick or just-recovered downstream.
     pub(crate) fn is_holding_open(&self) -> bool {
         match self.state() {
             State::ForcedOpen => true,
             State::Open => self.clock.now() < self.open_until.load(Acquire),
+            // A scout cut an open period short; losing the breaker would lose the rest.
+            State::HalfOpen => self.clock.now() < self.scout_until.load(Acquire),
+            // A ramp-up shields a backend that has just recovered from the full load.
+            State::Closed => self.clock.now() < self.ramp_until.load(Acquire),
             _ => false,
         }
     }
@@ -423,9 +435,22 @@ impl StateMachine {
             }
             State::HalfOpen => {
                 if let Some((deadline, open_for)) = self.timed_out_half_open(now) {
+                    // What the call that times the period out will start: the rest of
+                    // the period a scout cut short, or the backoff's next period, and
+                    // with a probe interval the first scout comes sooner.
+                    let scout_until = self.scout_until.load(Acquire);
+                    let reopen_for = if scout_until > now {
+                        scout_until - now
+                    } else {
+                        open_for
+                    };
+                    let wait = match self.config.probe_interval {
+                        Some(interval) => reopen_for.min(to_nanos(interval)),
+                        None => reopen_for,
+                    };
                     state = State::Open;
                     entered_at = deadline;
-                    retry_after = Some(Duration::from_nanos(open_for));
+                    retry_after = Some(Duration::from_nanos(wait));
                     probes_in_flight = 0;
                 }
             }

@@ -114,7 +114,10 @@ pub struct CircuitOpen {
     /// a recovery.
     pub state: State,
     /// How long until a call may be admitted again, when the breaker knows: the rest of
-    /// the open duration, or of the half-open probe wait. `None` when forced open.
+    /// the open duration (or the time to the next probe, with a
+    /// [`probe_interval`](crate::ConfigBuilder::probe_interval)), or of the half-open
+    /// probe wait. `None` when forced open, and while ramping up (the share admitted
+    /// grows continuously; there is no moment to come back at).
     pub retry_after: Option<Duration>,
 }
 

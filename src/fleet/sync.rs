@@ -367,8 +367,8 @@ impl<S: StateStore> Syncer<S> {
         }
     }
 
-    /// Once the open period has elapsed, asks for the probe lease if calls are
-    /// waiting for it: an instance without traffic to this downstream would hold the
+    /// Once a probe is due (the open period has elapsed, or a probe-interval scout is
+    /// due), asks for the probe lease if calls are waiting for it: an instance without traffic to this downstream would hold the
     /// lease without probing, and the fleet would wait for the lease to expire.
     async fn try_lease(&mut self) {
         let rejected = self.breaker.metrics().rejected;
@@ -377,7 +377,7 @@ impl<S: StateStore> Syncer<S> {
         let (state, generation, _) = self.breaker.last_transition();
         let due = demand
             && state == State::Open
-            && self.breaker.open_remaining() == Some(Duration::ZERO)
+            && self.breaker.probe_due_in() == Some(Duration::ZERO)
             && self.lease_generation != Some(generation);
         if !due || self.connected != Some(true) {
             return;

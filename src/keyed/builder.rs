@@ -51,9 +51,11 @@ impl<K> KeyedCircuitBreakersBuilder<K> {
     /// entries each, and each shard keeps to its share.
     ///
     /// A breaker with a call in flight (a [`Permit`] out, or a response future neither
-    /// finished nor dropped) is never evicted, nor is one holding the circuit open: the
-    /// call's outcome must reach the breaker the key uses next, or a trip would be
-    /// lost. When a new key arrives at a shard holding nothing but such breakers:
+    /// finished nor dropped) is never evicted, nor is one holding the circuit open (open
+    /// within its open duration, probing within it with a
+    /// [`probe_interval`](crate::ConfigBuilder::probe_interval), or
+    /// [ramping up](crate::ConfigBuilder::ramp_up)): the call's outcome must reach the
+    /// breaker the key uses next, or a trip would be lost. When a new key arrives at a shard holding nothing but such breakers:
     /// - if some have calls in flight, the key is kept over the bound: a shard goes
     ///   over its share by at most the number of its breakers with calls in flight when
     ///   it takes the key. [`len`](KeyedCircuitBreakers::len) therefore exceeds

@@ -20,15 +20,20 @@ struct Instance {
     sync: Option<FleetSync>,
 }
 
-fn instance(store: &MemoryStore, id: usize) -> Instance {
-    let config = Config::builder()
+fn config() -> tower_circuit_breaker::ConfigBuilder {
+    Config::builder()
         .name("db")
         .consecutive_failures(2)
         .open_duration(OPEN)
         .half_open_permits(1)
         .half_open_successes(1)
-        .build()
-        .unwrap();
+}
+
+fn instance(store: &MemoryStore, id: usize) -> Instance {
+    instance_with(store, id, config().build().unwrap())
+}
+
+fn instance_with(store: &MemoryStore, id: usize, config: Config) -> Instance {
     let breaker = CircuitBreaker::new(config);
     let id = format!("instance-{id}");
     let sync = Fleet::new(store.clone())
@@ -327,4 +332,33 @@ async fn an_instance_without_traffic_leaves_the_lease_to_one_with_traffic() {
     after(POLL).await;
     assert_eq!(store.lease_holder("db"), Some(fleet[2].id.clone()));
     assert!(fleet[2].breaker.try_acquire().is_ok(), "instance 2 probes");
+}
+
+/// With a probe interval, the fleet's scouts go through the lease as well: one
+/// instance probes a second into a ten-second open period, and its success closes the
+/// fleet long before the period would have ended.
+#[tokio::test(start_paused = true)]
+async fn a_probe_interval_scout_takes_the_lease_and_closes_the_fleet_early() {
+    let store = MemoryStore::default();
+    let scouting = || {
+        config()
+            .open_duration(10 * OPEN)
+            .probe_interval(OPEN)
+            .build()
+            .unwrap()
+    };
+    let fleet: Vec<Instance> = (0..3)
+        .map(|i| instance_with(&store, i, scouting()))
+        .collect();
+    run_tasks().await;
+    trip(&fleet[0].breaker);
+    after(POLL).await;
+    assert_eq!(states(&fleet), [State::Open; 3]);
+
+    // A second in, a scout is due: calls wait for the lease, then one instance scouts.
+    period_ends_with_demand(&fleet).await;
+    let scouts = offer(&fleet, true);
+    assert_eq!(scouts.len(), 1, "one scout for the fleet, got {scouts:?}");
+    after(POLL).await;
+    assert_eq!(states(&fleet), [State::Closed; 3]);
 }

@@ -358,6 +358,12 @@ impl Model {
     /// half-open began.
     fn time_out(&mut self) {
         self.entered_at = self.now;
+        if self.scout_until > self.now {
+            // A hung scout returns to the period it cut short: no trip.
+            self.open_until = self.scout_until;
+            self.transitioned(State::Open);
+            return;
+        }
         self.open_until = self.now + self.timeout_open_for;
         self.trips += 1;
         self.transitioned(State::Open);
@@ -543,7 +549,19 @@ impl Model {
                 state: State::Open,
                 probes_in_flight: 0,
                 entered_at: self.probe_deadline(),
-                retry_after: Some(self.timeout_open_for),
+                retry_after: Some({
+                    // What the call that times it out starts: the rest of a scout's
+                    // period or the backoff's next one; a probe interval comes sooner.
+                    let reopen_for = if self.scout_until > self.now {
+                        self.scout_until - self.now
+                    } else {
+                        self.timeout_open_for
+                    };
+                    match self.knobs.probe_interval_ms {
+                        Some(interval) => reopen_for.min(interval * MS),
+                        None => reopen_for,
+                    }
+                }),
             },
             _ => Reading {
                 state: self.state,

@@ -430,6 +430,47 @@ async fn probe_interval_probes_a_long_open_period_one_call_at_a_time() {
     assert_eq!(breaker.state(), State::Closed);
 }
 
+/// A failed response's `Retry-After` holds back the probe interval's scouts too, and a
+/// scout that hangs past `half_open_max_wait` returns to its open period, like a failed
+/// one, without counting a trip.
+#[tokio::test(start_paused = true)]
+async fn probe_interval_waits_out_a_retry_after_and_a_hung_scout() {
+    let config = trip_on_first_failure()
+        .open_duration(10 * SECOND)
+        .probe_interval(SECOND)
+        .half_open_max_wait(2 * SECOND)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::new(config);
+    breaker
+        .try_acquire()
+        .unwrap()
+        .failure_with_retry_after(5 * SECOND);
+    tokio::time::advance(SECOND).await;
+    let open = breaker.try_acquire().unwrap_err();
+    assert_eq!(
+        open.retry_after,
+        Some(4 * SECOND),
+        "not before the Retry-After"
+    );
+    tokio::time::advance(4 * SECOND).await;
+    let scout = breaker.try_acquire().expect("the Retry-After has passed");
+    // It hangs: at the max wait (7 s) the next call reopens the rest of the period
+    // (until 10 s), the first scout of which is due a second later.
+    tokio::time::advance(2 * SECOND).await;
+    let metrics = breaker.metrics();
+    assert_eq!(
+        (metrics.state, metrics.retry_after),
+        (State::Open, Some(SECOND))
+    );
+    let open = breaker.try_acquire().unwrap_err();
+    assert_eq!((open.state, open.retry_after), (State::Open, Some(SECOND)));
+    drop(scout);
+    tokio::time::advance(SECOND).await;
+    breaker.try_acquire().expect("the next scout").success();
+    assert_eq!(breaker.state(), State::Closed);
+}
+
 /// After a recovery, a ramp-up admits 10 % of the calls at first, a growing share
 /// after that, all of them once it is over; the rest are rejected at once, as closed.
 #[tokio::test(start_paused = true)]

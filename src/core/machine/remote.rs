@@ -106,6 +106,19 @@ impl StateMachine {
         self.probe_gate.load(Acquire)
     }
 
+    /// While open: how long until a call may probe (zero once it may): the end of the
+    /// open period, or sooner the next probe-interval scout. The fleet asks for the
+    /// probe lease then.
+    pub(crate) fn probe_due_in(&self) -> Option<Duration> {
+        if self.state() != State::Open {
+            return None;
+        }
+        let now = self.clock.now();
+        Some(Duration::from_nanos(
+            self.probe_due_at().saturating_sub(now),
+        ))
+    }
+
     /// While open: how long until the open period ends (zero once it has).
     pub(crate) fn open_remaining(&self) -> Option<Duration> {
         if self.state() != State::Open {
@@ -123,10 +136,12 @@ impl StateMachine {
     #[cold]
     #[inline(never)]
     pub(super) fn gated(&self) -> Admission {
-        Admission::Rejected(Rejection::for_nanos(
-            State::Open,
-            to_nanos(self.config.half_open_max_wait),
-        ))
+        // With a probe interval, the next chance to probe comes sooner.
+        let wait = match self.config.probe_interval {
+            Some(interval) => self.config.half_open_max_wait.min(interval),
+            None => self.config.half_open_max_wait,
+        };
+        Admission::Rejected(Rejection::for_nanos(State::Open, to_nanos(wait)))
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::*;
 use std::time::Duration;
 
 use super::StateMachine;
-use crate::clock::to_nanos;
+use crate::clock::{to_nanos, Nanos};
 use crate::core::reason::TransitionReason;
 use crate::core::sync::MutexGuard;
 use crate::core::window::WindowStats;
@@ -27,6 +27,13 @@ pub(crate) enum OpenDuration {
     /// period began (see `StateMachine::timeout_open_for`), so that reads could report
     /// it beforehand. Counts as a local trip.
     TimedOut,
+    /// Back to the open period a scout half-open period cut short (see
+    /// `StateMachine::scout_until`), until `until`, and at least `floor` (a failed
+    /// probe's `Retry-After`). Not a trip: the backoff does not grow on scouts.
+    Rest {
+        until: Nanos,
+        floor: Option<Duration>,
+    },
 }
 
 /// A transition that happened, for announcing after the lock is released.
@@ -74,16 +81,27 @@ impl StateMachine {
             // the lock (outside observers cannot tell it from a probe finishing
             // after the timeout).
             let deadline = self.probe_deadline();
-            if !current.same_period(from) || self.clock.now() < deadline {
+            let now = self.clock.now();
+            if !current.same_period(from) || now < deadline {
                 return;
             }
+            // A hung scout returns to the period it cut short, as a failed one does.
+            let scout_until = self.scout_until.load(Acquire);
+            let open = if scout_until > now {
+                OpenDuration::Rest {
+                    until: scout_until,
+                    floor: None,
+                }
+            } else {
+                OpenDuration::TimedOut
+            };
             self.enter_for(
                 &mut log,
                 current,
                 State::Open,
                 TransitionReason::ProbeTimedOut,
                 false,
-                OpenDuration::TimedOut,
+                open,
             )
         };
         self.announce(&done);
@@ -148,8 +166,10 @@ impl StateMachine {
             let now = self.clock.now();
             let scout_until = self.scout_until.load(Acquire);
             let open = if scout_until > now {
-                let rest = Duration::from_nanos(scout_until - now);
-                OpenDuration::Set(open_floor.map_or(rest, |floor| rest.max(floor)))
+                OpenDuration::Rest {
+                    until: scout_until,
+                    floor: open_floor,
+                }
             } else {
                 OpenDuration::Backoff { floor: open_floor }
             };
@@ -216,8 +236,21 @@ impl StateMachine {
         let (mut failures, mut window) = (None, None);
         match to {
             State::Open => {
+                // A `Retry-After` floor also holds back the scouts of a probe interval.
+                let floor = match open {
+                    OpenDuration::Backoff { floor } | OpenDuration::Rest { floor, .. } => floor,
+                    OpenDuration::Set(_) | OpenDuration::TimedOut => None,
+                };
+                self.probe_not_before.store(
+                    floor.map_or(0, |floor| now.saturating_add(to_nanos(floor))),
+                    Release,
+                );
                 let duration = match open {
                     OpenDuration::Set(duration) => duration,
+                    OpenDuration::Rest { until, floor } => {
+                        let rest = Duration::from_nanos(until.saturating_sub(now));
+                        floor.map_or(rest, |floor| rest.max(floor))
+                    }
                     OpenDuration::Backoff { floor } => {
                         let duration = self.next_open_duration(log);
                         log.consecutive_trips = log.consecutive_trips.saturating_add(1);
@@ -233,10 +266,9 @@ impl StateMachine {
                 self.open_until
                     .store(now.saturating_add(to_nanos(duration)), Release);
                 open_for = Some(duration);
-                failures = self
-                    .config
-                    .consecutive_failures
-                    .map(|_| self.consecutive_failures.load(Acquire));
+                // The streak is kept for the fixed rule and for the adaptive rule's runs.
+                failures = (self.config.consecutive_failures.is_some() || self.baseline.is_some())
+                    .then(|| self.consecutive_failures.load(Acquire));
                 window = self.window.as_ref().map(|window| window.stats(now));
             }
             State::Closed => {
