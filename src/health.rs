@@ -16,7 +16,8 @@ pub struct BreakerHealth {
     pub name: Arc<str>,
     /// Its state.
     pub state: State,
-    /// The traffic light of that state.
+    /// The traffic light of that state (yellow while closed but ramping up after a
+    /// recovery).
     pub health: Health,
     /// Failure rate in `0.0..=1.0` (see [`Metrics::failure_rate`](crate::Metrics::failure_rate)).
     pub failure_rate: f64,
@@ -38,7 +39,11 @@ impl BreakerHealth {
         BreakerHealth {
             name: Arc::from(breaker.name()),
             state: metrics.state,
-            health: metrics.state.health(),
+            // A breaker ramping up after a recovery still sheds calls: yellow.
+            health: match metrics.ramp_up_share {
+                Some(_) => Health::Yellow,
+                None => metrics.state.health(),
+            },
             failure_rate: metrics.failure_rate,
             slow_call_rate: metrics.slow_call_rate,
             calls: metrics.calls,

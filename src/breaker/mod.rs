@@ -119,10 +119,14 @@ impl CircuitBreaker {
         self.machine.observed_state()
     }
 
-    /// Green while calls flow, yellow while probing or ready to probe, red while
-    /// rejecting (see [`state`](Self::state)).
+    /// Green while calls flow, yellow while probing, ready to probe or
+    /// [ramping up](crate::ConfigBuilder::ramp_up) after a recovery, red while rejecting
+    /// (see [`state`](Self::state)).
     pub fn health(&self) -> Health {
-        self.state().health()
+        match self.state() {
+            State::Closed if self.machine.is_ramping_up() => Health::Yellow,
+            state => state.health(),
+        }
     }
 
     /// Asks to make one call. On success, report the outcome through the [`Permit`];

@@ -299,6 +299,11 @@ impl StateMachine {
         Admission::Rejected(Rejection::until_further_notice(State::Closed))
     }
 
+    /// Whether the breaker is closed and ramping up after a recovery.
+    pub(crate) fn is_ramping_up(&self) -> bool {
+        self.ramp_share_now(self.clock.now()).is_some()
+    }
+
     /// The share of calls admitted now while ramping up (`None` when not ramping).
     fn ramp_share_now(&self, now: Nanos) -> Option<f64> {
         let until = self.ramp_until.load(Acquire);

@@ -499,6 +499,11 @@ async fn ramp_up_after_a_recovery_admits_a_growing_share_of_calls() {
             .count()
     };
     assert_eq!(admitted_of(100), 10, "10 % at first");
+    assert_eq!(breaker.health(), tower_circuit_breaker::Health::Yellow);
+    assert_eq!(
+        tower_circuit_breaker::BreakerHealth::of(&breaker).health,
+        tower_circuit_breaker::Health::Yellow
+    );
     tokio::time::advance(SECOND / 2).await;
     let share = breaker.metrics().ramp_up_share.unwrap();
     assert!((share - 0.55).abs() < 1e-9, "{share}");
@@ -508,6 +513,7 @@ async fn ramp_up_after_a_recovery_admits_a_growing_share_of_calls() {
     assert_eq!(admitted_of(100), 100, "the ramp is over");
     assert_eq!(breaker.metrics().ramp_up_share, None);
     assert_eq!(breaker.metrics().rejected, 90 + 45);
+    assert_eq!(breaker.health(), tower_circuit_breaker::Health::Green);
 }
 
 /// A ramp follows a recovery only: a manual reset admits everything at once, and a
