@@ -86,15 +86,7 @@ impl StateMachine {
                 return;
             }
             // A hung scout returns to the period it cut short, as a failed one does.
-            let scout_until = self.scout_until.load(Acquire);
-            let open = if scout_until > now {
-                OpenDuration::Rest {
-                    until: scout_until,
-                    floor: None,
-                }
-            } else {
-                OpenDuration::TimedOut
-            };
+            let open = self.reopen_for(now, None, OpenDuration::TimedOut);
             self.enter_for(
                 &mut log,
                 current,
@@ -164,15 +156,8 @@ impl StateMachine {
                 return;
             }
             let now = self.clock.now();
-            let scout_until = self.scout_until.load(Acquire);
-            let open = if scout_until > now {
-                OpenDuration::Rest {
-                    until: scout_until,
-                    floor: open_floor,
-                }
-            } else {
-                OpenDuration::Backoff { floor: open_floor }
-            };
+            let open =
+                self.reopen_for(now, open_floor, OpenDuration::Backoff { floor: open_floor });
             self.enter_for(
                 &mut log,
                 current,
@@ -183,6 +168,27 @@ impl StateMachine {
             )
         };
         self.announce(&done);
+    }
+
+    /// How a half-open period that failed at `now` reopens: a scout period returns to
+    /// the rest of the open period it cut short (at least `floor`), which is not a trip;
+    /// any other half-open period, or a scout's whose open period is over, as `otherwise`.
+    /// Call under the transition lock (`scout_until` only changes under it).
+    fn reopen_for(
+        &self,
+        now: Nanos,
+        floor: Option<Duration>,
+        otherwise: OpenDuration,
+    ) -> OpenDuration {
+        let scout_until = self.scout_until.load(Acquire);
+        if scout_until > now {
+            OpenDuration::Rest {
+                until: scout_until,
+                floor,
+            }
+        } else {
+            otherwise
+        }
     }
 
     /// Moves to `to` from whatever the state is (manual controls). With `force_reset`
