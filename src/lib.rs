@@ -3,11 +3,14 @@
 //! [`CircuitBreakerLayer`] wraps any [`tower::Service`]. While the downstream is
 //! healthy, calls flow and the breaker counts their outcomes (one atomic load per call;
 //! the success path writes no shared cache line). When a trip rule fires (consecutive
-//! failures, failure rate or slow-call rate over a count or time window), the breaker
-//! opens and fails calls fast with [`CircuitOpen`], without touching the downstream.
-//! After the open duration (growing with an optional exponential [`Backoff`]) it
-//! admits a bounded number of half-open probes and closes again on its own once enough
-//! of them succeed.
+//! failures, failure rate or slow-call rate over a count or time window, or the
+//! [adaptive failure rate](AdaptiveFailureRate) learned from the backend's normal
+//! errors), the breaker opens and fails calls fast with [`CircuitOpen`], without
+//! touching the downstream. After the open duration (growing with an optional
+//! exponential [`Backoff`], probed meanwhile with a
+//! [`probe_interval`](ConfigBuilder::probe_interval)) it admits a bounded number of
+//! half-open probes, closes again on its own once enough of them succeed, and can
+//! [ramp up](ConfigBuilder::ramp_up) the load it lets through.
 //!
 //! ```
 //! use std::time::Duration;
