@@ -141,8 +141,9 @@ impl ConfigBuilder {
     /// When `interval` has passed since the breaker opened (or since the last such
     /// probe failed), the next call moves it to half-open early, with
     /// [`TransitionReason::ProbeIntervalElapsed`](crate::TransitionReason::ProbeIntervalElapsed)
-    /// and a **single** probe permit (however many
-    /// [`half_open_permits`](Self::half_open_permits) allow); it closes after
+    /// and a **single** probe permit, one more for each `interval` the half-open period
+    /// lasts (a probe that hangs does not hold back the next interval's), up to
+    /// [`half_open_permits`](Self::half_open_permits); it closes after
     /// [`half_open_successes`](Self::half_open_successes) successful probes as usual.
     /// A failed probe reopens the breaker for the rest of the open period it cut short,
     /// without growing the backoff (a `Retry-After` floor still applies); once that

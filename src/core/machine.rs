@@ -186,7 +186,7 @@ impl StateMachine {
     /// whichever is first. A caller that read the open word just before a transition
     /// published the next one may find the next period's entry time here (it is written
     /// first): it is then rejected as open until one more interval, as the half-open
-    /// period, its single permit taken, would reject it a moment later.
+    /// period, its one permit taken, would reject it a moment later.
     #[inline]
     fn probe_due_at(&self) -> Nanos {
         let until = self.open_until.load(Acquire);
@@ -203,14 +203,46 @@ impl StateMachine {
         }
     }
 
-    /// How many probes the current half-open period admits at once: one while scouting
-    /// (entered because the probe interval elapsed), else the configured permits.
+    /// How many probes the current half-open period admits at once at `now`: the
+    /// configured permits; while scouting (entered because the probe interval elapsed),
+    /// one, and one more for each probe interval the period has lasted, up to them, so
+    /// that a probe which hangs does not hold back the next interval's.
     #[inline]
-    fn probe_permits(&self) -> u32 {
-        if self.scout_until.load(Acquire) != 0 {
-            1
-        } else {
-            self.config.half_open_permits
+    fn probe_permits(&self, now: Nanos) -> u32 {
+        let permits = self.config.half_open_permits;
+        match self.scout_interval() {
+            Some(interval) => {
+                let lasted = now.saturating_sub(self.entered_at.load(Acquire));
+                let intervals = lasted / interval;
+                u32::try_from(intervals.saturating_add(1))
+                    .unwrap_or(u32::MAX)
+                    .min(permits)
+            }
+            None => permits,
+        }
+    }
+
+    /// The probe interval in nanoseconds (at least 1) while the current half-open period
+    /// is a scout period; `None` otherwise.
+    #[inline]
+    fn scout_interval(&self) -> Option<Nanos> {
+        let interval = self.config.probe_interval?;
+        (self.scout_until.load(Acquire) != 0).then(|| to_nanos(interval).max(1))
+    }
+
+    /// When a call that found every half-open permit taken at `now` may come back: when
+    /// a scout period gains its next permit, if it will, and at the latest at the
+    /// period's `deadline`.
+    fn next_probe_permit_at(&self, now: Nanos, deadline: Nanos) -> Nanos {
+        match self.scout_interval() {
+            Some(interval) if self.probe_permits(now) < self.config.half_open_permits => {
+                let entered = self.entered_at.load(Acquire);
+                let next = entered.saturating_add(
+                    (now.saturating_sub(entered) / interval + 1).saturating_mul(interval),
+                );
+                next.min(deadline)
+            }
+            _ => deadline,
         }
     }
 
@@ -352,7 +384,7 @@ impl StateMachine {
                         self.time_out_probes(word);
                         continue;
                     }
-                    if u32::from(word.in_flight) < self.probe_permits() {
+                    if u32::from(word.in_flight) < self.probe_permits(now) {
                         let taken = Word {
                             in_flight: word.in_flight + 1,
                             ..word
@@ -367,7 +399,7 @@ impl StateMachine {
                     }
                     return Admission::Rejected(Rejection::for_nanos(
                         State::HalfOpen,
-                        deadline - now,
+                        self.next_probe_permit_at(now, deadline) - now,
                     ));
                 }
             };

@@ -44,7 +44,7 @@ pub enum TransitionReason {
     /// The open duration ended and a call arrived (open to half-open).
     OpenDurationElapsed,
     /// The [probe interval](crate::ConfigBuilder::probe_interval) passed while open and
-    /// a call arrived (open to half-open, early, with a single probe permit).
+    /// a call arrived (open to half-open, early, with one probe permit at first).
     ProbeIntervalElapsed,
     /// A half-open probe failed or was slow (half-open to open).
     ProbeFailed,

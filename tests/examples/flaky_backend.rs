@@ -100,6 +100,25 @@ fn the_breaker_opens_in_the_outage_and_closes_in_the_recovery() {
     );
 }
 
+/// The breaker probes every 50 ms while open (`probe_interval`), so a healed backend is
+/// back within a few calls: under 5 % of the recovery phase fails fast, even when that
+/// phase is only 2 s long.
+#[test]
+fn the_recovery_phase_fails_fast_under_five_percent() {
+    for seed in 1..=5 {
+        let report = shortened_run(seed);
+        let recovery = report.stats(Scenario::FullStack, Phase::Recovery);
+        assert_eq!(recovery.requests, 200, "{}", report.render());
+        assert!(
+            recovery.fast_fails * 20 < recovery.requests,
+            "seed {seed}: {} of {} fast-failed\n{}",
+            recovery.fast_fails,
+            recovery.requests,
+            report.render()
+        );
+    }
+}
+
 #[test]
 fn the_report_has_a_table_per_phase() {
     let report = shortened_run(1);

@@ -470,17 +470,12 @@ impl Model {
                         self.time_out();
                         continue;
                     }
-                    let permits = if self.scout_until != 0 {
-                        1
-                    } else {
-                        self.knobs.permits
-                    };
-                    if self.in_flight < permits {
+                    if self.in_flight < self.probe_permits() {
                         self.in_flight += 1;
                         Kind::Probe
                     } else {
                         self.rejected += 1;
-                        return Err(Some(deadline - self.now));
+                        return Err(Some(self.next_probe_permit_at(deadline) - self.now));
                     }
                 }
             };
@@ -488,6 +483,39 @@ impl Model {
                 kind,
                 generation: self.generation,
             });
+        }
+    }
+
+    /// The half-open permits now: the configured ones; in a scout period one, and one
+    /// more per probe interval it has lasted, up to them.
+    fn probe_permits(&self) -> u32 {
+        match self
+            .knobs
+            .probe_interval_ms
+            .filter(|_| self.scout_until != 0)
+        {
+            Some(interval) => {
+                let intervals = (self.now - self.entered_at) / (interval * MS);
+                (intervals as u32 + 1).min(self.knobs.permits)
+            }
+            None => self.knobs.permits,
+        }
+    }
+
+    /// When a call turned away by taken permits may come back: a scout period's next
+    /// interval if it brings a permit, at the latest the deadline.
+    fn next_probe_permit_at(&self, deadline: u64) -> u64 {
+        match self
+            .knobs
+            .probe_interval_ms
+            .filter(|_| self.scout_until != 0)
+        {
+            Some(interval) if self.probe_permits() < self.knobs.permits => {
+                let step = interval * MS;
+                let next = self.entered_at + ((self.now - self.entered_at) / step + 1) * step;
+                next.min(deadline)
+            }
+            _ => deadline,
         }
     }
 

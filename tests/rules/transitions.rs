@@ -382,7 +382,7 @@ async fn probe_interval_probes_a_long_open_period_one_call_at_a_time() {
     tokio::time::advance(Duration::from_nanos(1)).await;
     assert_eq!(breaker.state(), State::HalfOpen, "a probe is due");
 
-    // One probe at a time, whatever half_open_permits allows.
+    // One probe at first, whatever half_open_permits allows.
     let probe = breaker.try_acquire().expect("the probe");
     assert!(probe.is_probe());
     let busy = breaker.try_acquire().unwrap_err();
@@ -469,6 +469,40 @@ async fn probe_interval_waits_out_a_retry_after_and_a_hung_scout() {
     tokio::time::advance(SECOND).await;
     breaker.try_acquire().expect("the next scout").success();
     assert_eq!(breaker.state(), State::Closed);
+}
+
+/// A scout that hangs does not hold back the next interval's: each interval the scout
+/// period lasts brings one more permit, up to `half_open_permits`.
+#[tokio::test(start_paused = true)]
+async fn a_hanging_scout_does_not_hold_back_the_next_intervals_scout() {
+    let config = trip_on_first_failure()
+        .open_duration(10 * SECOND)
+        .probe_interval(SECOND)
+        .half_open_permits(2)
+        .half_open_max_wait(5 * SECOND)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::new(config);
+    breaker.try_acquire().unwrap().failure();
+    tokio::time::advance(SECOND).await;
+    let _hanging = breaker.try_acquire().expect("the first scout");
+    let busy = breaker.try_acquire().unwrap_err();
+    assert_eq!(
+        (busy.state, busy.retry_after),
+        (State::HalfOpen, Some(SECOND)),
+        "the next permit comes with the next interval"
+    );
+    tokio::time::advance(SECOND).await;
+    let _second = breaker
+        .try_acquire()
+        .expect("a second scout, an interval later");
+    let busy = breaker.try_acquire().unwrap_err();
+    assert_eq!(
+        busy.retry_after,
+        Some(4 * SECOND),
+        "both permits taken: until the period's deadline"
+    );
+    assert_eq!(breaker.metrics().probes_in_flight, 2);
 }
 
 /// After a recovery, a ramp-up admits 10 % of the calls at first, a growing share
