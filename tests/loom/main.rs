@@ -416,9 +416,10 @@ fn racing_folds_into_the_adaptive_baseline_both_count() {
 
 /// An hour-long open period with a one-second probe interval: at one second, two
 /// threads call at once. Exactly one is admitted, as the scout period's single probe;
-/// the other is rejected: by that period (half-open, its one permit taken), or, if it
-/// read the open word just before the transition published the new one, as open
-/// until the next probe interval (the transition writes its entry time first).
+/// the other is rejected: by that period (half-open, its one permit taken until the
+/// next interval brings another), or, if it read the open word just before the
+/// transition published the new one, as open until the next probe interval (the
+/// transition writes its entry time first).
 #[test]
 fn racing_calls_at_the_probe_interval_admit_one_probe() {
     loom::model(|| {
@@ -450,11 +451,14 @@ fn racing_calls_at_the_probe_interval_admit_one_probe() {
             .iter()
             .find_map(|call| call.as_ref().err())
             .expect("one rejected");
-        match rejected.state {
-            State::HalfOpen => assert_eq!(rejected.retry_after, Some(HOUR)),
-            State::Open => assert_eq!(rejected.retry_after, Some(SECOND)),
-            other => panic!("rejected by {other:?}"),
-        }
+        // Either way it may come back in a second: the scout period's next permit (it
+        // allows two), or the next scout of the open period.
+        assert!(
+            matches!(rejected.state, State::HalfOpen | State::Open),
+            "rejected by {:?}",
+            rejected.state
+        );
+        assert_eq!(rejected.retry_after, Some(SECOND));
         let metrics = breaker.metrics();
         assert_eq!((metrics.state_changes, metrics.probes_in_flight), (2, 1));
     });
