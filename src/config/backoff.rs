@@ -4,7 +4,8 @@ use std::time::Duration;
 
 /// How the open duration grows when the breaker trips again and again.
 ///
-/// The `k`-th consecutive trip (counting from 0, reset when the breaker closes) opens
+/// The `k`-th consecutive trip (counting from 0, reset when the breaker closes, or with
+/// [`reset_after`](Backoff::reset_after) once it has stayed closed that long) opens
 /// for `open_duration * multiplier^k`, scaled by a random factor in
 /// `[1 - jitter, 1 + jitter]` so a fleet of breakers does not probe in lockstep, and
 /// never for longer than `max`.
@@ -24,6 +25,7 @@ pub struct Backoff {
     pub(crate) multiplier: f64,
     pub(crate) max: Option<Duration>,
     pub(crate) jitter: f64,
+    pub(crate) reset_after: Option<Duration>,
 }
 
 impl Backoff {
@@ -33,6 +35,7 @@ impl Backoff {
             multiplier: 1.0,
             max: None,
             jitter: 0.0,
+            reset_after: None,
         }
     }
 
@@ -42,6 +45,7 @@ impl Backoff {
             multiplier,
             max: Some(max),
             jitter: 0.0,
+            reset_after: None,
         }
     }
 
@@ -50,6 +54,32 @@ impl Backoff {
     pub fn jitter(self, fraction: f64) -> Backoff {
         Backoff {
             jitter: fraction,
+            ..self
+        }
+    }
+
+    /// Keeps counting trips across a close, and forgets them only once the breaker has
+    /// stayed closed for `healthy_for`: a backend that recovers and fails again soon
+    /// after opens for longer each time (as Envoy grows an outlier's ejection time),
+    /// instead of starting over at `open_duration`. By default every close forgets
+    /// the trips. A manual [`reset`](crate::CircuitBreaker::reset) always does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_circuit_breaker::{Backoff, Config};
+    ///
+    /// let config = Config::builder()
+    ///     .open_duration(Duration::from_secs(5))
+    ///     .open_backoff(
+    ///         Backoff::exponential(2.0, Duration::from_secs(300))
+    ///             .reset_after(Duration::from_secs(600)),
+    ///     )
+    ///     .build()?;
+    /// # Ok::<(), tower_circuit_breaker::ConfigError>(())
+    /// ```
+    pub fn reset_after(self, healthy_for: Duration) -> Backoff {
+        Backoff {
+            reset_after: Some(healthy_for),
             ..self
         }
     }

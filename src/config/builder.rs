@@ -250,6 +250,7 @@ impl ConfigBuilder {
         rules::backoff_multiplier_at_least_one(&open_backoff)?;
         rules::backoff_jitter_below_one(&open_backoff)?;
         rules::backoff_max_at_least_open_duration(&open_backoff, open_duration)?;
+        rules::backoff_reset_after_with_growth(&open_backoff)?;
         rules::half_open_permits_in_range(self.half_open_permits)?;
         rules::half_open_successes_in_range(self.half_open_successes)?;
         let half_open_max_wait = self

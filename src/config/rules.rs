@@ -267,6 +267,24 @@ pub(super) fn backoff_jitter_below_one(backoff: &Backoff) -> Result<(), ConfigEr
     }
 }
 
+/// `open_backoff.reset_after`, when set, is longer than zero and comes with a backoff
+/// that grows: with a constant open duration there is nothing to remember.
+pub(super) fn backoff_reset_after_with_growth(backoff: &Backoff) -> Result<(), ConfigError> {
+    match backoff.reset_after {
+        Some(after) if after.is_zero() => Err(ConfigError::invalid(
+            "open_backoff.reset_after",
+            after,
+            "must be longer than zero",
+        )),
+        Some(after) if backoff.multiplier <= 1.0 => Err(ConfigError::invalid(
+            "open_backoff.reset_after",
+            after,
+            "has no effect without multiplier above 1.0: every open period lasts open_duration",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `open_backoff.max`, when set, is not shorter than `open_duration`.
 pub(super) fn backoff_max_at_least_open_duration(
     backoff: &Backoff,

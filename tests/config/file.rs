@@ -288,6 +288,14 @@ fn the_adaptive_rule_is_a_table_of_optional_settings() {
     let scouting = Config::from_toml("probe_interval = \"250ms\"\nramp_up = \"2s\"").unwrap();
     assert_eq!(scouting.probe_interval(), Some(Duration::from_millis(250)));
     assert_eq!(scouting.ramp_up(), Some(Duration::from_secs(2)));
+    let remembering = Config::from_toml(
+        "open_backoff = { multiplier = 2.0, max = \"1m\", reset_after = \"10m\" }",
+    )
+    .unwrap();
+    assert_eq!(
+        remembering.open_backoff(),
+        Backoff::exponential(2.0, Duration::from_secs(60)).reset_after(Duration::from_secs(600))
+    );
 
     // A breaker's own failure-rate rule, fixed or adaptive, replaces the inherited one.
     let file = RegistryConfig::from_toml(

@@ -14,6 +14,18 @@ fn bad_values_name_their_field_and_value() {
         (Config::builder().failure_rate(1.5), "failure_rate", "1.5"),
         (Config::builder().ramp_up(Duration::ZERO), "ramp_up", "0ns"),
         (
+            Config::builder().open_backoff(Backoff::constant().reset_after(Duration::from_secs(1))),
+            "open_backoff.reset_after",
+            "1s",
+        ),
+        (
+            Config::builder().open_backoff(
+                Backoff::exponential(2.0, Duration::from_secs(60)).reset_after(Duration::ZERO),
+            ),
+            "open_backoff.reset_after",
+            "0ns",
+        ),
+        (
             Config::builder().probe_interval(Duration::ZERO),
             "probe_interval",
             "0ns",

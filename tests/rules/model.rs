@@ -33,6 +33,8 @@ struct Knobs {
     probe_interval_ms: Option<u64>,
     /// How long a recovery ramps calls back up.
     ramp_ms: Option<u64>,
+    /// With a growing backoff: how long the breaker must stay closed to forget trips.
+    reset_after_ms: Option<u64>,
 }
 
 /// The adaptive rule's knobs; horizon and warm-up in windows.
@@ -61,10 +63,14 @@ impl Knobs {
             builder = builder.ramp_up(Duration::from_millis(ramp));
         }
         if self.multiplier > 1 {
-            builder = builder.open_backoff(Backoff::exponential(
+            let mut backoff = Backoff::exponential(
                 f64::from(self.multiplier),
                 Duration::from_millis(self.max_ms),
-            ));
+            );
+            if let Some(after) = self.reset_after_ms {
+                backoff = backoff.reset_after(Duration::from_millis(after));
+            }
+            builder = builder.open_backoff(backoff);
         }
         if let Some(n) = self.consecutive {
             builder = builder.consecutive_failures(n);
@@ -111,6 +117,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
         )),
         prop::option::of(1u64..1_000),
         prop::option::of(1u64..60),
+        prop::option::of(1u64..100),
     )
         .prop_map(
             |(
@@ -125,6 +132,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                 adaptive,
                 probe_interval,
                 ramp_ms,
+                reset_after,
             )| {
                 // Shorter than the first open period (so it fires in it), hence than
                 // the longest, as `build` requires.
@@ -161,6 +169,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                     max_wait_ms,
                     probe_interval_ms,
                     ramp_ms,
+                    reset_after_ms: reset_after.filter(|_| multiplier > 1),
                 }
             },
         )
@@ -278,6 +287,8 @@ struct Model {
     ramp_until: u64,
     /// Calls offered since the ramp began.
     ramp_offered: u64,
+    /// With `reset_after`: when the breaker last closed, while closed.
+    closed_at: Option<u64>,
     rejected: u64,
     state_changes: u64,
     /// Metrics-only: whether the current would-be trip episode was counted already.
@@ -314,6 +325,7 @@ impl Model {
             scout_until: 0,
             ramp_until: 0,
             ramp_offered: 0,
+            closed_at: None,
             entered_at: 0,
             rejected: 0,
             state_changes: 0,
@@ -337,11 +349,25 @@ impl Model {
         self.entered_at = self.now;
         match to {
             State::Open => {
+                // Trips are forgotten once the breaker stayed closed `reset_after`.
+                if let Some(closed_at) = self.closed_at.take() {
+                    if self
+                        .knobs
+                        .reset_after_ms
+                        .is_some_and(|after| self.now - closed_at >= after * MS)
+                    {
+                        self.trips = 0;
+                    }
+                }
                 self.open_until = self.now + self.next_open_for();
                 self.trips += 1;
             }
             State::Closed => {
-                self.trips = 0;
+                if self.knobs.reset_after_ms.is_some() {
+                    self.closed_at = Some(self.now);
+                } else {
+                    self.trips = 0;
+                }
                 self.restart_rules();
                 self.ramp_until = 0;
             }
@@ -679,6 +705,11 @@ impl Model {
     fn force(&mut self, to: State, always: bool) {
         if self.state != to || always {
             self.enter(to);
+            if to == State::Closed {
+                // An operator's reset forgets the trips, `reset_after` or not.
+                self.trips = 0;
+                self.closed_at = None;
+            }
         }
     }
 }
@@ -881,6 +912,7 @@ fn the_harness_reports_a_disagreement() {
         max_wait_ms: 10,
         probe_interval_ms: None,
         ramp_ms: None,
+        reset_after_ms: None,
     };
     let steps = vec![
         Step::Acquire,

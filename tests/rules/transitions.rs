@@ -505,6 +505,47 @@ async fn a_hanging_scout_does_not_hold_back_the_next_intervals_scout() {
     assert_eq!(breaker.metrics().probes_in_flight, 2);
 }
 
+/// With `reset_after`, a backend that fails again soon after recovering opens for
+/// longer each time; one that stays healthy that long starts over, and so does a
+/// manual reset.
+#[tokio::test(start_paused = true)]
+async fn backoff_reset_after_remembers_trips_across_a_short_recovery() {
+    let config = trip_on_first_failure()
+        .open_duration(SECOND)
+        .open_backoff(Backoff::exponential(2.0, 60 * SECOND).reset_after(10 * SECOND))
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::new(config);
+    let open_for = |breaker: &CircuitBreaker| breaker.try_acquire().unwrap_err().retry_after;
+    let recover = |breaker: &CircuitBreaker, open: Duration| {
+        let breaker = breaker.clone();
+        async move {
+            tokio::time::advance(open).await;
+            breaker.try_acquire().expect("the probe").success();
+            assert_eq!(breaker.state(), State::Closed);
+        }
+    };
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(open_for(&breaker), Some(SECOND));
+    recover(&breaker, SECOND).await;
+    // Fails again 9 s after closing: the second trip of the backoff, 2 s.
+    tokio::time::advance(9 * SECOND).await;
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(open_for(&breaker), Some(2 * SECOND));
+    recover(&breaker, 2 * SECOND).await;
+    // Stays closed 10 s: forgotten, back to 1 s.
+    tokio::time::advance(10 * SECOND).await;
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(open_for(&breaker), Some(SECOND));
+    recover(&breaker, SECOND).await;
+    // A manual reset forgets at once.
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(open_for(&breaker), Some(2 * SECOND));
+    breaker.reset();
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(open_for(&breaker), Some(SECOND));
+}
+
 /// After a recovery, a ramp-up admits 10 % of the calls at first, a growing share
 /// after that, all of them once it is over; the rest are rejected at once, as closed.
 #[tokio::test(start_paused = true)]

@@ -39,7 +39,7 @@ pub(super) fn parse_window(value: &Value, at: &str) -> Result<Window, ConfigErro
 /// growing backoff: either alone would silently do nothing.
 pub(super) fn parse_backoff(value: &Value, at: &str) -> Result<Backoff, ConfigError> {
     let table = expect_table(value, at)?;
-    check_keys(table, at, &["multiplier", "max", "jitter"])?;
+    check_keys(table, at, &["multiplier", "max", "jitter", "reset_after"])?;
     let multiplier = match table.get("multiplier") {
         Some(value) => expect_f64(value, &join(at, "multiplier"))?,
         None => 1.0,
@@ -70,10 +70,15 @@ pub(super) fn parse_backoff(value: &Value, at: &str) -> Result<Backoff, ConfigEr
             ));
         }
     }
+    let reset_after = match table.get("reset_after") {
+        Some(value) => Some(expect_duration(value, &join(at, "reset_after"))?),
+        None => None,
+    };
     Ok(Backoff {
         multiplier,
         max,
         jitter,
+        reset_after,
     })
 }
 

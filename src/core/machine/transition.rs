@@ -52,8 +52,12 @@ pub(super) struct Transition {
 /// Bookkeeping only touched during transitions, under the mutex.
 #[derive(Debug, Default)]
 pub(super) struct TransitionLog {
-    /// Trips since the breaker last closed; drives the backoff.
+    /// Trips since the breaker last closed (or, with the backoff's `reset_after`, since
+    /// it last stayed closed that long); drives the backoff.
     consecutive_trips: u32,
+    /// With the backoff's `reset_after`: when the breaker last closed, while it is
+    /// closed; the trips are forgotten at the next trip if it stayed closed long enough.
+    closed_at: Option<Nanos>,
     /// Why the breaker last changed state (read by the fleet sync, see
     /// [`remote`](super::remote)).
     pub(super) last_reason: Option<TransitionReason>,
@@ -242,6 +246,17 @@ impl StateMachine {
         let (mut failures, mut window) = (None, None);
         match to {
             State::Open => {
+                if let Some(closed_at) = log.closed_at.take() {
+                    let healthy_for = now.saturating_sub(closed_at);
+                    if self
+                        .config
+                        .open_backoff
+                        .reset_after
+                        .is_some_and(|after| healthy_for >= to_nanos(after))
+                    {
+                        log.consecutive_trips = 0;
+                    }
+                }
                 // A `Retry-After` floor also holds back the scouts of a probe interval.
                 let floor = match open {
                     OpenDuration::Backoff { floor } | OpenDuration::Rest { floor, .. } => floor,
@@ -278,7 +293,15 @@ impl StateMachine {
                 window = self.window.as_ref().map(|window| window.stats(now));
             }
             State::Closed => {
-                log.consecutive_trips = 0;
+                // A recovery (or a fleet close) keeps the trips for `reset_after`, if
+                // set; an operator's reset forgets them.
+                match self.config.open_backoff.reset_after {
+                    Some(_) if reason != TransitionReason::Manual => log.closed_at = Some(now),
+                    _ => {
+                        log.consecutive_trips = 0;
+                        log.closed_at = None;
+                    }
+                }
                 self.restart_rules();
                 // Only a recovery ramps up; published with the word below, so a call
                 // that finds the breaker closed also finds the ramp.
