@@ -41,10 +41,6 @@ pub(crate) struct Lane {
     times_calls: bool,
     /// Copy of [`StateMachine::reads_clock_on_record`].
     pub(super) reads_clock_on_record: bool,
-    /// A closed success reads no clock: with no window to feed (or a count window that
-    /// absorbs it, see [`StateMachine::absorbs_success`]) it only bumps a counter and
-    /// ends a failure streak.
-    pub(super) success_reads_no_clock: bool,
     pub(crate) counters: Counters,
     /// This lane's own copy of the name, so rejections clone a lane-local `Arc`.
     name: Arc<str>,
@@ -308,7 +304,6 @@ impl Lane {
             name: Arc::from(&*machine.config.name),
             times_calls: machine.times_calls(),
             reads_clock_on_record: machine.reads_clock_on_record(),
-            success_reads_no_clock: !machine.reads_clock_on_record(),
             counters: Counters::default(),
         }
     }
@@ -405,7 +400,6 @@ mod tests {
             end_of(&lane, &lane.owner),
             end_of(&lane, &lane.times_calls),
             end_of(&lane, &lane.reads_clock_on_record),
-            end_of(&lane, &lane.success_reads_no_clock),
             end_of(&lane, &lane.counters.successes),
         ] {
             assert!(end <= 64, "a hot field ends at byte {end}");

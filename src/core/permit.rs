@@ -201,7 +201,7 @@ impl Permit {
         // With a subscriber, every outcome takes the slow path, which sends the events.
         if ticket.kind() == PermitKind::Closed
             && outcome == Outcome::Success
-            && lane.success_reads_no_clock
+            && !lane.reads_clock_on_record
             && !lane.machine.events.is_listening()
             && lane.machine.absorbs_success()
         {

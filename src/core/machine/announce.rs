@@ -70,9 +70,8 @@ impl StateMachine {
             breaker = &**name,
             %reason,
             consecutive_failures = self
-                .config
-                .consecutive_failures
-                .map(|_| self.consecutive_failures.load(Acquire)),
+                .counts_streaks()
+                .then(|| self.consecutive_failures.load(Acquire)),
             failure_rate = window.map(|window| window.failure_rate()),
             slow_call_rate = window.map(|window| window.slow_rate()),
             window_calls = window.map(|window| window.calls),

@@ -89,7 +89,7 @@ impl StateMachine {
         }
         let failure = outcome == Outcome::Failure;
         let mut fired = None;
-        if self.config.consecutive_failures.is_some() || self.baseline.is_some() {
+        if self.counts_streaks() {
             if failure {
                 let count = self
                     .consecutive_failures
@@ -147,6 +147,12 @@ impl StateMachine {
                 calls: stats.calls,
             },
         }
+    }
+
+    /// Whether a rule watches runs of consecutive failures: the fixed streak rule, or
+    /// the adaptive rule's run rule.
+    pub(super) fn counts_streaks(&self) -> bool {
+        self.config.consecutive_failures.is_some() || self.baseline.is_some()
     }
 
     /// The run of consecutive failures that opens the breaker: the configured one, or

@@ -287,8 +287,8 @@ impl StateMachine {
                 self.open_until
                     .store(now.saturating_add(to_nanos(duration)), Release);
                 open_for = Some(duration);
-                // The streak is kept for the fixed rule and for the adaptive rule's runs.
-                failures = (self.config.consecutive_failures.is_some() || self.baseline.is_some())
+                failures = self
+                    .counts_streaks()
                     .then(|| self.consecutive_failures.load(Acquire));
                 window = self.window.as_ref().map(|window| window.stats(now));
             }
