@@ -96,6 +96,20 @@ pub enum Event {
         /// The rule that fired, with the streak or the rate that fired it.
         reason: TransitionReason,
     },
+    /// A trip rule fired on an endpoint's breaker, but opening it would have put more of
+    /// its group out of rotation than the group's
+    /// [`max_ejection_percent`](crate::balance::EndpointBreakersBuilder::max_ejection_percent)
+    /// allows: the breaker stays closed and its rules start over. Sent once per firing.
+    TripCapped {
+        /// The breaker's name.
+        name: Arc<str>,
+        /// The rule that fired, with the streak or the rate that fired it.
+        reason: TransitionReason,
+        /// The group's endpoints out of rotation (open or half-open) at that moment.
+        ejected: u32,
+        /// The most the cap lets be out at once.
+        max_ejected: u32,
+    },
 }
 
 impl Event {
@@ -108,7 +122,8 @@ impl Event {
             | Event::Failure { name, .. }
             | Event::Slow { name, .. }
             | Event::Ignored { name, .. }
-            | Event::WouldBeTrip { name, .. } => name,
+            | Event::WouldBeTrip { name, .. }
+            | Event::TripCapped { name, .. } => name,
         }
     }
 }

@@ -47,6 +47,10 @@
 //! [`tokio::time::Instant`], so tests with paused Tokio time drive the breaker
 //! deterministically.
 //!
+//! For a client that calls many replicas through a load balancer, the [`balance`]
+//! module gives every endpoint its own breaker, caps how many may be out of rotation
+//! at once, and fails fast when all are.
+//!
 //! The breaker is meant to sit in a stack of Tower's own layers,
 //! `Retry( CircuitBreaker( Timeout( ConcurrencyLimit + LoadShed( inner ))))`: the timeout
 //! inside the breaker so timeouts count as failures, a load-shed rejection ignored by
@@ -56,8 +60,8 @@
 //!
 //! # Feature flags
 //!
-//! None is on by default; the core (breaker, layer, keyed breakers, registry, health,
-//! events, retry policy, fallback) needs none.
+//! None is on by default; the core (breaker, layer, keyed and per-endpoint breakers,
+//! registry, health, events, retry policy, fallback) needs none.
 //!
 //! | feature | adds |
 //! | --- | --- |
@@ -72,14 +76,16 @@
 //! Each feature brings in one optional dependency and is named after it, as is the
 //! convention for Rust crates (`serde`, `metrics`, `redis`, ...), so the name says which
 //! crate a build pulls in; the table says what it turns on. The retry policy, the
-//! fallback and the keyed breakers are not features: they need nothing beyond `tower`
-//! and `tokio`, which the breaker needs anyway, and cost nothing unless used.
+//! fallback, the keyed and the per-endpoint breakers are not features: they need
+//! nothing beyond `tower` and `tokio`, which the breaker needs anyway, and cost nothing
+//! unless used.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
+pub mod balance;
 mod breaker;
 mod classify;
 mod clock;

@@ -21,6 +21,7 @@ use crate::state::{Health, State};
 
 // The door's vocabulary: the values its callers hold between two calls through it.
 pub(crate) use crate::core::admission::{Admission, Rejection, Ticket};
+pub(crate) use crate::core::ejection::EjectionBudget;
 pub(crate) use crate::core::permit::Permit;
 #[cfg(feature = "redis")]
 pub(crate) use crate::core::reason::TransitionReason;
@@ -28,6 +29,7 @@ pub(crate) use crate::core::reason::TransitionReason;
 mod door;
 #[cfg(feature = "redis")]
 mod fleet;
+mod group;
 
 /// A circuit breaker. Clones share one state: a trip seen through one clone rejects
 /// calls through all of them.
@@ -64,10 +66,15 @@ pub struct CircuitBreaker {
 impl CircuitBreaker {
     /// A new breaker, closed.
     pub fn new(config: Config) -> CircuitBreaker {
+        CircuitBreaker::from_machine(StateMachine::new(config))
+    }
+
+    /// A new breaker around `machine`.
+    fn from_machine(machine: StateMachine) -> CircuitBreaker {
         // Transitions are pushed to the metrics export as they happen.
         #[cfg(feature = "metrics")]
         crate::core::observer::install(crate::export::transition);
-        let machine = Arc::new(StateMachine::new(config));
+        let machine = Arc::new(machine);
         let lanes = Lanes::new(&machine);
         CircuitBreaker { machine, lanes }
     }

@@ -31,6 +31,7 @@ use crate::clock::{to_nanos, Clock, Nanos};
 use crate::config::Config;
 use crate::core::admission::{Admission, PermitKind, Rejection, Ticket};
 use crate::core::baseline::Baseline;
+use crate::core::ejection::{EjectionBudget, Seat};
 use crate::core::event_hub::EventHub;
 use crate::core::reason::TransitionReason;
 use crate::core::sync::{AtomicU32, AtomicU64, Mutex};
@@ -97,6 +98,8 @@ pub(crate) struct StateMachine {
     window: Option<SlidingWindow>,
     /// The adaptive failure-rate rule's baseline, when that rule is on.
     baseline: Option<Baseline>,
+    /// The ejection cap of the group of endpoint breakers this one belongs to, if any.
+    ejection: Option<Arc<EjectionBudget>>,
     transitions: Mutex<TransitionLog>,
     /// Woken on every transition and every returned probe permit (backpressure waiters).
     pub(crate) changed: Arc<Notify>,
@@ -133,6 +136,7 @@ impl StateMachine {
             consecutive_failures: AtomicU32::new(0),
             window,
             baseline,
+            ejection: None,
             state_changes: AtomicU64::new(0),
             transitions: Mutex::new(TransitionLog::default()),
             changed: Arc::new(Notify::new()),
@@ -145,6 +149,30 @@ impl StateMachine {
             probe_gate: AtomicBool::new(false),
             config,
         }
+    }
+
+    /// A new machine that is a member of the group whose ejections `budget` caps: a
+    /// trip that would put more of the group out of rotation than the cap allows is
+    /// refused (see [`record`]).
+    pub(crate) fn in_group(config: Config, budget: Arc<EjectionBudget>) -> StateMachine {
+        budget.join();
+        let machine = StateMachine {
+            ejection: Some(budget),
+            ..StateMachine::new(config)
+        };
+        machine.lock_transitions().seat = Seat::InRotation;
+        machine
+    }
+
+    /// Leaves the group this machine was a member of: it no longer counts toward the
+    /// group's members, and frees its ejection slot if it held one. Its later
+    /// transitions count nothing.
+    pub(crate) fn leave_group(&self) {
+        let Some(budget) = &self.ejection else {
+            return;
+        };
+        self.lock_transitions().seat.leave(budget);
+        budget.changed.notify_waiters();
     }
 
     #[inline]
@@ -446,6 +474,47 @@ impl StateMachine {
         }
     }
 
+    /// Whether a call made at `now` would be refused because the breaker is out of
+    /// rotation for a while, and for how long: open within its open period (or its
+    /// probe gate shut), or forced open. A pure read; `None` when a call might be
+    /// admitted (closed, ramping up included, an ended open period) and while half-open:
+    /// a probe in flight is decided within a call's time (a permit reserved by a
+    /// service polled ready and not yet called counts as in flight, so it is no sign
+    /// that the breaker is full), and a timed-out period is reopened by the next call.
+    pub(crate) fn refusal(&self, now: Nanos) -> Option<Rejection> {
+        match self.state() {
+            State::ForcedOpen => Some(Rejection::until_further_notice(State::ForcedOpen)),
+            State::Open => {
+                let due = self.probe_due_at();
+                if now < due {
+                    Some(Rejection::for_nanos(State::Open, due - now))
+                } else {
+                    self.probe_gate
+                        .load(Acquire)
+                        .then(|| self.gated_rejection())
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// For a half-open period that timed out at `now`: how long the next call will wait
+    /// once it reopens the breaker: the rest of the period a scout cut short, or
+    /// `open_for` (the backoff's next period), and with a probe interval the first scout
+    /// comes sooner. Call while the period is stored (a pure read).
+    fn timed_out_wait(&self, now: Nanos, open_for: Nanos) -> Nanos {
+        let scout_until = self.scout_until.load(Acquire);
+        let reopen_for = if scout_until > now {
+            scout_until - now
+        } else {
+            open_for
+        };
+        match self.config.probe_interval {
+            Some(interval) => reopen_for.min(to_nanos(interval)),
+            None => reopen_for,
+        }
+    }
+
     /// Read-only view for metrics snapshots, with the state as
     /// [`observed_state`](Self::observed_state) reports it: an ended open period is
     /// `HalfOpen`, entered when the period ended, with no `retry_after`; a timed-out
@@ -472,22 +541,9 @@ impl StateMachine {
             }
             State::HalfOpen => {
                 if let Some((deadline, open_for)) = self.timed_out_half_open(now) {
-                    // What the call that times the period out will start: the rest of
-                    // the period a scout cut short, or the backoff's next period, and
-                    // with a probe interval the first scout comes sooner.
-                    let scout_until = self.scout_until.load(Acquire);
-                    let reopen_for = if scout_until > now {
-                        scout_until - now
-                    } else {
-                        open_for
-                    };
-                    let wait = match self.config.probe_interval {
-                        Some(interval) => reopen_for.min(to_nanos(interval)),
-                        None => reopen_for,
-                    };
                     state = State::Open;
                     entered_at = deadline;
-                    retry_after = Some(Duration::from_nanos(wait));
+                    retry_after = Some(Duration::from_nanos(self.timed_out_wait(now, open_for)));
                     probes_in_flight = 0;
                 }
             }

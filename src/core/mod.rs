@@ -33,6 +33,7 @@
 //!   listens.
 //! - [`window`]: lock-free count and time sliding windows.
 //! - [`baseline`]: the adaptive failure-rate rule's learned normal failure rate.
+//! - [`ejection`]: the ejection cap shared by a group of endpoint breakers.
 //! - [`admission`]: what admission hands out: tickets, rejections, permit kinds.
 //! - [`reason`]: why a breaker changed state ([`reason::TransitionReason`]).
 //! - [`word`]: the packed state word.
@@ -40,6 +41,7 @@
 
 pub(crate) mod admission;
 pub(crate) mod baseline;
+pub(crate) mod ejection;
 pub(crate) mod event_hub;
 pub(crate) mod lane;
 pub(crate) mod machine;

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
+use tower::load::Load;
 use tower::Service;
 
 use crate::breaker::{Admission, CircuitBreaker, Permit, Rejection, Ticket};
@@ -15,6 +16,7 @@ use crate::classify::{Classify, DefaultClassifier};
 use crate::error::CircuitOpen;
 use crate::error::Error;
 use crate::middleware::future::ResponseFuture;
+use crate::state::State;
 
 /// A service guarded by a circuit breaker. Build it with
 /// [`CircuitBreakerLayer`](crate::middleware::layer::CircuitBreakerLayer).
@@ -47,8 +49,23 @@ pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     classifier: C,
     readied: Option<Readied>,
     waiting: Option<Pin<Box<Waiting>>>,
-    /// Copy of the config's `backpressure`, read on every `poll_ready`.
-    backpressure: bool,
+    /// What `poll_ready` does when the breaker rejects (from the config's
+    /// `backpressure`, or an endpoint's).
+    waits: Waits,
+}
+
+/// What `poll_ready` does when the breaker rejects a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waits {
+    /// Ready at once; the call returns the rejection.
+    Never,
+    /// Backpressure: pending until the rejection lifts, when it has a known end; a
+    /// forced open or a ramp-up's shed call is returned as in [`Waits::Never`].
+    UntilLifted,
+    /// An endpoint behind a load balancer: never ready while the breaker rejects, so
+    /// that the balancer routes around it. Like [`Waits::UntilLifted`], and a forced
+    /// open waits for the next change, a call shed by a ramp-up for the next poll.
+    Always,
 }
 
 /// What `poll_ready` readied for the next `call`.
@@ -65,12 +82,14 @@ enum Readied {
 }
 
 pin_project! {
-    /// A backpressure wait: until the breaker changes or the rejection's delay ends.
+    /// A backpressure wait: until the breaker changes or, if `timed`, the rejection's
+    /// delay ends.
     struct Waiting {
         #[pin]
         changed: OwnedNotified,
         #[pin]
         sleep: Sleep,
+        timed: bool,
     }
 }
 
@@ -84,8 +103,18 @@ impl<S> CircuitBreakerService<S> {
 impl<S, C> CircuitBreakerService<S, C> {
     /// Guards `inner` with `breaker`, classifying results with `classifier`.
     pub fn with_classifier(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {
+        let waits = if breaker.config().backpressure {
+            Waits::UntilLifted
+        } else {
+            Waits::Never
+        };
+        Self::waiting(inner, breaker, classifier, waits)
+    }
+
+    /// Guards `inner` with `breaker`, waiting on rejections as `waits` says.
+    pub(crate) fn waiting(inner: S, breaker: CircuitBreaker, classifier: C, waits: Waits) -> Self {
         CircuitBreakerService {
-            backpressure: breaker.config().backpressure,
+            waits,
             inner,
             breaker,
             classifier,
@@ -150,7 +179,7 @@ impl<S, C> CircuitBreakerService<S, C> {
             if self.readied.is_some() {
                 return Poll::Ready(());
             }
-            let backpressure = self.backpressure;
+            let waits = self.waits;
             let rejection = match self.breaker.admit() {
                 Admission::Admitted(ticket) => {
                     self.readied = Some(admitted(&self.breaker, ticket));
@@ -161,16 +190,28 @@ impl<S, C> CircuitBreakerService<S, C> {
                 }
                 Admission::Rejected(rejection) => rejection,
             };
-            // Backpressure waits on a Tokio timer; outside a Tokio runtime it falls back
+            // Waits need a Tokio runtime (the timer); outside one the service falls back
             // to rejecting, like the default mode.
-            let wait = backpressure && tokio::runtime::Handle::try_current().is_ok();
-            let Some(delay) = rejection.retry_after().filter(|_| wait) else {
-                // Counted when `call` hands it out.
-                self.readied = Some(Readied::Rejected(rejection));
-                self.waiting = None;
-                continue;
+            let wait = waits != Waits::Never && tokio::runtime::Handle::try_current().is_ok();
+            let delay = match (wait, rejection.retry_after()) {
+                (true, Some(delay)) => Some(delay),
+                (true, None) if waits == Waits::Always => {
+                    if rejection.state == State::Closed {
+                        // Shed by a ramp-up, which admits a share of the calls offered:
+                        // the next poll is offered again.
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    None // forced open: until the next change
+                }
+                _ => {
+                    // Counted when `call` hands it out.
+                    self.readied = Some(Readied::Rejected(rejection));
+                    self.waiting = None;
+                    continue;
+                }
             };
-            let deadline = Instant::now() + delay;
+            let deadline = Instant::now() + delay.unwrap_or_default();
             match self.waiting.as_mut() {
                 None => {
                     // Register for wake-ups first, then check again: a change between
@@ -178,14 +219,17 @@ impl<S, C> CircuitBreakerService<S, C> {
                     let mut waiting = Box::pin(Waiting {
                         changed: self.breaker.changed(),
                         sleep: tokio::time::sleep_until(deadline),
+                        timed: delay.is_some(),
                     });
                     waiting.as_mut().project().changed.enable();
                     self.waiting = Some(waiting);
                 }
                 Some(waiting) => {
                     let mut waiting = waiting.as_mut().project();
+                    *waiting.timed = delay.is_some();
                     waiting.sleep.as_mut().reset(deadline);
-                    if waiting.changed.poll(cx).is_pending() && waiting.sleep.poll(cx).is_pending()
+                    if waiting.changed.poll(cx).is_pending()
+                        && (!*waiting.timed || waiting.sleep.poll(cx).is_pending())
                     {
                         return Poll::Pending;
                     }
@@ -296,11 +340,21 @@ impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
     /// A clone shares the breaker but not this service's pending admission: like every
     /// Tower service, a clone must be driven to readiness on its own.
     fn clone(&self) -> Self {
-        CircuitBreakerService::with_classifier(
+        CircuitBreakerService::waiting(
             self.inner.clone(),
             self.breaker.clone(),
             self.classifier.clone(),
+            self.waits,
         )
+    }
+}
+
+/// The balancer's load of an endpoint is its inner service's: the breaker adds none.
+impl<S: Load, C> Load for CircuitBreakerService<S, C> {
+    type Metric = S::Metric;
+
+    fn load(&self) -> S::Metric {
+        self.inner.load()
     }
 }
 

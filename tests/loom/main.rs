@@ -505,3 +505,86 @@ fn racing_calls_while_ramping_up_admit_the_share() {
         assert_eq!(breaker.metrics().rejected, 1);
     });
 }
+
+/// A group of `members` endpoint breakers (one failure trips each) whose cap lets
+/// `max_ejection_percent` of them out, with every member discovered.
+fn group(
+    members: usize,
+    max_ejection_percent: u32,
+) -> (
+    tower_circuit_breaker::balance::EndpointBreakers<usize>,
+    futures::channel::mpsc::UnboundedSender<
+        tower::discover::Change<
+            usize,
+            tower::util::ServiceFn<fn(()) -> std::future::Ready<Result<(), std::io::Error>>>,
+        >,
+    >,
+    impl futures::Stream + Unpin,
+) {
+    use futures::StreamExt;
+    use tower::discover::Change;
+    let group = tower_circuit_breaker::balance::EndpointBreakers::builder(
+        Config::builder()
+            .name("group")
+            .consecutive_failures(1)
+            .open_duration(HOUR)
+            .build()
+            .expect("valid config"),
+    )
+    .max_ejection_percent(max_ejection_percent)
+    .build()
+    .expect("valid cap");
+    let (changes, discovered) = futures::channel::mpsc::unbounded();
+    let mut discover = group.discover(discovered.map(Ok::<_, std::convert::Infallible>));
+    let answer: fn(()) -> std::future::Ready<Result<(), std::io::Error>> =
+        |()| std::future::ready(Ok(()));
+    for key in 0..members {
+        changes
+            .unbounded_send(Change::Insert(key, tower::service_fn(answer)))
+            .unwrap();
+        futures::executor::block_on(discover.next()).expect("the insert");
+    }
+    (group, changes, discover)
+}
+
+/// Two members trip at once in a group whose cap lets one out: exactly one opens, the
+/// other's trip is refused, and the counts agree.
+#[test]
+fn racing_trips_in_a_group_never_exceed_its_cap() {
+    loom::model(|| {
+        let (group, _changes, _discover) = group(2, 50);
+        let permits: Vec<_> = (0..2)
+            .map(|key| group.get(&key).unwrap().try_acquire().expect("closed"))
+            .collect();
+        let threads: Vec<_> = permits
+            .into_iter()
+            .map(|permit| thread::spawn(move || permit.failure()))
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let opened = (0..2)
+            .filter(|key| group.get(key).unwrap().state() != State::Closed)
+            .count();
+        assert_eq!(opened, 1, "the cap lets exactly one out");
+        assert_eq!((group.ejected(), group.capped_trips()), (1, 1));
+    });
+}
+
+/// A member trips while the discovery removes it: whichever comes first, the group
+/// ends with one member and nothing counted out.
+#[test]
+fn a_member_removed_as_it_trips_frees_its_slot() {
+    use futures::StreamExt;
+    loom::model(|| {
+        let (group, changes, mut discover) = group(2, 100);
+        let permit = group.get(&0).unwrap().try_acquire().expect("closed");
+        let trip = thread::spawn(move || permit.failure());
+        changes
+            .unbounded_send(tower::discover::Change::Remove(0))
+            .unwrap();
+        futures::executor::block_on(discover.next()).expect("the removal");
+        trip.join().unwrap();
+        assert_eq!((group.len(), group.ejected()), (1, 0));
+    });
+}

@@ -1,6 +1,7 @@
 //! The breaker's rules and its Tower contract: every transition, readiness and
 //! backpressure, cancellation and panics, outcome classification, extreme
-//! configurations, the direct call, fallbacks, errors, keyed breakers, the adaptive
+//! configurations, the direct call, fallbacks, errors, keyed breakers, per-endpoint
+//! breakers behind a balancer, the adaptive
 //! failure-rate rule, the reference
 //! model (property test) and the allocation counts of the hot paths.
 //!
@@ -16,6 +17,7 @@ mod counting_allocator;
 
 mod adaptive;
 mod allocations;
+mod balance;
 mod cancellation;
 mod classification;
 mod direct_call;

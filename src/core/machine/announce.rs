@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::transition::Transition;
 use super::StateMachine;
+use crate::core::ejection::Capped;
 use crate::core::observer;
 use crate::core::reason::TransitionReason;
 use crate::core::window::WindowStats;
@@ -55,6 +56,32 @@ impl StateMachine {
             });
         }
         self.changed.notify_waiters();
+        if let Some(budget) = &self.ejection {
+            budget.changed.notify_waiters();
+        }
+    }
+
+    /// A member of a group of endpoint breakers would have opened, but the group's
+    /// ejection cap is reached: it stays in rotation.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn announce_capped_trip(&self, reason: TransitionReason, capped: Capped) {
+        let name = &self.config.name;
+        tracing::warn!(
+            breaker = &**name,
+            %reason,
+            ejected = capped.ejected,
+            max_ejected = capped.allowed,
+            "circuit breaker kept closed: its group's ejection cap is reached"
+        );
+        if self.events.is_listening() {
+            self.events.emit(|| Event::TripCapped {
+                name: Arc::clone(name),
+                reason,
+                ejected: capped.ejected,
+                max_ejected: capped.allowed,
+            });
+        }
     }
 
     #[cold]

@@ -10,6 +10,7 @@ use crate::classify::Outcome;
 use crate::clock::Nanos;
 use crate::core::admission::PermitKind;
 use crate::core::baseline::Baseline;
+use crate::core::ejection::EjectionBudget;
 use crate::core::reason::TransitionReason;
 use crate::core::window::WindowStats;
 use crate::core::word::Word;
@@ -167,7 +168,50 @@ impl StateMachine {
 
     #[inline(never)]
     fn trip(&self, word: Word, reason: TransitionReason, open_floor: Option<Duration>) {
-        self.transition_if(word, State::Open, reason, false, open_floor, || true);
+        match &self.ejection {
+            None => {
+                self.transition_if(word, State::Open, reason, false, open_floor, || true);
+            }
+            Some(budget) => self.trip_in_group(budget, word, reason, open_floor),
+        }
+    }
+
+    /// A trip of a member of a group of endpoint breakers: it opens only if the group's
+    /// ejection cap has room. Otherwise the breaker stays closed, in rotation, and its
+    /// rules start over (as a trip would restart them), so that it is judged again on
+    /// fresh outcomes: a refused trip is announced once per rule firing, not once per
+    /// failure, and the breaker opens on the next firing once the cap has room.
+    fn trip_in_group(
+        &self,
+        budget: &EjectionBudget,
+        word: Word,
+        reason: TransitionReason,
+        open_floor: Option<Duration>,
+    ) {
+        if !self.word().same_period(word) {
+            return;
+        }
+        let capped = {
+            let mut log = self.lock_transitions();
+            let current = self.word();
+            if !current.same_period(word) {
+                return;
+            }
+            match log.seat.try_eject(budget) {
+                Ok(()) => {
+                    let done =
+                        self.enter(&mut log, current, State::Open, reason, false, open_floor);
+                    drop(log);
+                    self.announce(&done);
+                    return;
+                }
+                Err(capped) => {
+                    self.restart_rules();
+                    capped
+                }
+            }
+        };
+        self.announce_capped_trip(reason, capped);
     }
 
     /// Metrics-only: notes whether a trip rule fired (`Some`) or not (`None`) on an

@@ -136,12 +136,17 @@ impl StateMachine {
     #[cold]
     #[inline(never)]
     pub(super) fn gated(&self) -> Admission {
+        Admission::Rejected(self.gated_rejection())
+    }
+
+    /// The rejection of [`gated`](Self::gated).
+    pub(super) fn gated_rejection(&self) -> Rejection {
         // With a probe interval, the next chance to probe comes sooner.
         let wait = match self.config.probe_interval {
             Some(interval) => self.config.half_open_max_wait.min(interval),
             None => self.config.half_open_max_wait,
         };
-        Admission::Rejected(Rejection::for_nanos(State::Open, to_nanos(wait)))
+        Rejection::for_nanos(State::Open, to_nanos(wait))
     }
 }
 

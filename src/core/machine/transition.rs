@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::StateMachine;
 use crate::clock::{to_nanos, Nanos};
+use crate::core::ejection::Seat;
 use crate::core::reason::TransitionReason;
 use crate::core::sync::MutexGuard;
 use crate::core::window::WindowStats;
@@ -61,6 +62,8 @@ pub(super) struct TransitionLog {
     /// Why the breaker last changed state (read by the fleet sync, see
     /// [`remote`](super::remote)).
     pub(super) last_reason: Option<TransitionReason>,
+    /// Where the breaker stands in its group of endpoint breakers, if it has one.
+    pub(super) seat: Seat,
 }
 
 impl StateMachine {
@@ -329,6 +332,17 @@ impl StateMachine {
             }
             State::ForcedOpen | State::ForcedClosed | State::Disabled | State::MetricsOnly => {}
         }
+        if let Some(budget) = &self.ejection {
+            // Out of rotation while open, half-open or forced open. A trip took its
+            // slot before coming here (see `record`); any other way out (a fleet's
+            // open, an operator's) is counted as is.
+            let out = |state| matches!(state, State::Open | State::HalfOpen | State::ForcedOpen);
+            match (out(current.state), out(to)) {
+                (false, true) => log.seat.eject(budget),
+                (true, false) => log.seat.restore(budget),
+                _ => {}
+            }
+        }
         self.entered_at.store(now, Release);
         let mut seen = current;
         let next = loop {
@@ -365,7 +379,7 @@ impl StateMachine {
     }
 
     /// Clears the trip rules' memory: the failure streak and the window.
-    fn restart_rules(&self) {
+    pub(super) fn restart_rules(&self) {
         self.consecutive_failures.store(0, Release);
         if let Some(window) = &self.window {
             window.reset();

@@ -1,0 +1,87 @@
+//! [`EndpointDiscover`]: a `Discover` whose endpoints come with their breakers.
+
+use std::fmt;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures::stream::{Stream, TryStream};
+use pin_project_lite::pin_project;
+use tower::discover::Change;
+
+use crate::balance::group::EndpointBreakers;
+use crate::classify::DefaultClassifier;
+use crate::middleware::service::{CircuitBreakerService, Waits};
+
+pin_project! {
+    /// A [`Discover`](tower::discover::Discover) whose every endpoint is guarded by its
+    /// breaker in an [`EndpointBreakers`] group. Made by
+    /// [`EndpointBreakers::discover`].
+    ///
+    /// An inserted endpoint joins the group and is yielded as a
+    /// [`CircuitBreakerService`] that is not ready while its breaker rejects, so that
+    /// the balancer routes around it; a removed one leaves the group (its breaker no
+    /// longer counts toward the ejection cap). The breaker adds no load of its own:
+    /// [`Load`](tower::load::Load) is the inner service's, so wrap the endpoints in a
+    /// load measure first, or this discover in one (e.g.
+    /// [`PendingRequestsDiscover`](tower::load::PendingRequestsDiscover)).
+    pub struct EndpointDiscover<D, K, C = DefaultClassifier> {
+        #[pin]
+        discover: D,
+        group: EndpointBreakers<K>,
+        classifier: C,
+    }
+}
+
+impl<D, K, C> EndpointDiscover<D, K, C> {
+    pub(super) fn new(discover: D, group: EndpointBreakers<K>, classifier: C) -> Self {
+        EndpointDiscover {
+            discover,
+            group,
+            classifier,
+        }
+    }
+
+    /// The group the endpoints join.
+    pub fn group(&self) -> &EndpointBreakers<K> {
+        &self.group
+    }
+}
+
+impl<D, K, S, C> Stream for EndpointDiscover<D, K, C>
+where
+    D: TryStream<Ok = Change<K, S>>,
+    K: Hash + Eq + Clone + fmt::Display,
+    C: Clone,
+{
+    type Item = Result<Change<K, CircuitBreakerService<S, C>>, D::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let change = match ready!(this.discover.try_poll_next(cx)) {
+            None => return Poll::Ready(None),
+            Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+            Some(Ok(Change::Insert(key, service))) => {
+                let breaker = this.group.join(&key);
+                let classifier = this.classifier.clone();
+                let guarded =
+                    CircuitBreakerService::waiting(service, breaker, classifier, Waits::Always);
+                Change::Insert(key, guarded)
+            }
+            Some(Ok(Change::Remove(key))) => {
+                this.group.leave(&key);
+                Change::Remove(key)
+            }
+        };
+        Poll::Ready(Some(Ok(change)))
+    }
+}
+
+impl<D: fmt::Debug, K, C> fmt::Debug for EndpointDiscover<D, K, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointDiscover")
+            .field("discover", &self.discover)
+            .field("group", &self.group)
+            .finish()
+    }
+}

@@ -1,0 +1,307 @@
+//! [`EndpointBreakers`]: the group of per-endpoint breakers, keyed by endpoint.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use crate::balance::builder::EndpointBreakersBuilder;
+use crate::balance::discover::EndpointDiscover;
+use crate::balance::layer::FailFastLayer;
+use crate::balance::service::FailFast;
+use crate::breaker::{CircuitBreaker, EjectionBudget};
+use crate::classify::DefaultClassifier;
+use crate::config::Config;
+use crate::error::CircuitOpen;
+use crate::health::HealthReport;
+use crate::lock::unpoisoned;
+use crate::registry::Registry;
+use crate::state::State;
+
+/// One breaker per endpoint of a load balancer, built from one config, with a cap on
+/// how many endpoints may be out of rotation at once (see the [module](crate::balance)).
+///
+/// - [`discover`](Self::discover) wraps a [`Discover`](tower::discover::Discover) (e.g.
+///   [`ServiceList`](tower::discover::ServiceList), or a channel of
+///   [`Change`](tower::discover::Change)s) so that each endpoint it yields comes with
+///   its breaker; a removed endpoint leaves the group.
+/// - [`fail_fast`](Self::fail_fast) wraps the balancer so that callers fail fast when
+///   every endpoint is out.
+///
+/// Every endpoint's breaker is named `"{config name}/{key}"`. An endpoint's service is
+/// never ready while its breaker rejects, which is how the balancer routes around it:
+/// the config's [`backpressure`](crate::ConfigBuilder::backpressure) is implied (and
+/// reads `true` in the members' configs). An endpoint inserted again under the same key
+/// keeps its breaker.
+///
+/// Clones share one group.
+pub struct EndpointBreakers<K> {
+    pub(super) shared: Arc<Group<K>>,
+}
+
+pub(super) struct Group<K> {
+    /// Every member's config: the group's, with backpressure on.
+    config: Config,
+    pub(super) budget: Arc<EjectionBudget>,
+    members: RwLock<HashMap<K, CircuitBreaker>>,
+    /// Where the members are also kept, if the builder named one.
+    registry: Option<Registry>,
+    /// Calls [`FailFast`] rejected because every endpoint was out.
+    rejected: AtomicU64,
+}
+
+/// What [`FailFast`] needs of a group, whatever its key type.
+pub(super) trait AllOut: Send + Sync {
+    /// The ejection counts (a cheap first check).
+    fn budget(&self) -> &Arc<EjectionBudget>;
+
+    /// The rejection to answer with when no endpoint may be called now; `None` when
+    /// one may (or the group has none: the balancer decides then).
+    fn refusal(&self) -> Option<CircuitOpen>;
+
+    /// Counts a call rejected because every endpoint was out.
+    fn count_rejection(&self);
+}
+
+impl<K> EndpointBreakers<K> {
+    /// Default [`max_ejection_percent`](EndpointBreakersBuilder::max_ejection_percent):
+    /// every endpoint may be ejected.
+    pub const DEFAULT_MAX_EJECTION_PERCENT: u32 = 100;
+
+    /// A builder for a group whose endpoints' breakers are built from `config`.
+    pub fn builder(config: Config) -> EndpointBreakersBuilder<K> {
+        EndpointBreakersBuilder::new(config)
+    }
+
+    /// A group with the default settings.
+    pub fn new(config: Config) -> EndpointBreakers<K> {
+        EndpointBreakers::with(config, Self::DEFAULT_MAX_EJECTION_PERCENT, None)
+    }
+
+    pub(super) fn with(
+        config: Config,
+        max_ejection_percent: u32,
+        registry: Option<Registry>,
+    ) -> EndpointBreakers<K> {
+        EndpointBreakers {
+            shared: Arc::new(Group {
+                config: Config {
+                    backpressure: true,
+                    ..config
+                },
+                budget: Arc::new(EjectionBudget::new(max_ejection_percent)),
+                members: RwLock::new(HashMap::new()),
+                registry,
+                rejected: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The group's name (its config's); each endpoint's breaker is named
+    /// `"{name}/{key}"`.
+    pub fn name(&self) -> &str {
+        self.shared.config.name()
+    }
+
+    /// The configuration every endpoint's breaker is built from.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The most endpoints that may be out of rotation at once, in percent.
+    pub fn max_ejection_percent(&self) -> u32 {
+        self.shared.budget.max_percent()
+    }
+
+    /// How many endpoints the group has now.
+    pub fn len(&self) -> usize {
+        self.shared.budget.members() as usize
+    }
+
+    /// Whether the group has no endpoint.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many endpoints are out of rotation now: open, half-open or forced open.
+    pub fn ejected(&self) -> usize {
+        self.shared.budget.ejected() as usize
+    }
+
+    /// How many trips the ejection cap has refused so far.
+    pub fn capped_trips(&self) -> u64 {
+        self.shared.budget.capped()
+    }
+
+    /// How many calls [`FailFast`] has rejected because every endpoint was out.
+    pub fn rejected(&self) -> u64 {
+        self.shared.rejected.load(Relaxed)
+    }
+
+    /// Every endpoint's breaker with its key, in no particular order.
+    pub fn breakers(&self) -> Vec<(K, CircuitBreaker)>
+    where
+        K: Clone,
+    {
+        unpoisoned(self.shared.members.read())
+            .iter()
+            .map(|(key, breaker)| (key.clone(), breaker.clone()))
+            .collect()
+    }
+
+    /// The health of every endpoint's breaker, sorted by name.
+    pub fn health(&self) -> HealthReport {
+        let mut breakers: Vec<CircuitBreaker> = unpoisoned(self.shared.members.read())
+            .values()
+            .cloned()
+            .collect();
+        breakers.sort_by(|a, b| a.name().cmp(b.name()));
+        HealthReport::of(breakers.iter())
+    }
+
+    /// When no endpoint may be called now, the rejection [`FailFast`] answers with:
+    /// state `Open`, named after the group, `retry_after` the earliest moment an
+    /// endpoint may be probed (`None` if every endpoint is forced open). `None` while
+    /// some endpoint may be called, and while the group has none.
+    pub fn all_out(&self) -> Option<CircuitOpen>
+    where
+        K: Send + Sync,
+    {
+        self.shared.refusal()
+    }
+
+    /// Wraps `discover` so that each endpoint it yields is guarded by its breaker in
+    /// this group, classified by [`DefaultClassifier`] (`Err` fails).
+    pub fn discover<D>(&self, discover: D) -> EndpointDiscover<D, K> {
+        self.discover_classified(discover, DefaultClassifier)
+    }
+
+    /// [`discover`](Self::discover), with `classifier` deciding each result's
+    /// [`Outcome`](crate::Outcome) (e.g. [`HttpClassifier`](crate::http::HttpClassifier)
+    /// for HTTP endpoints, so that a `500` fails).
+    pub fn discover_classified<D, C>(
+        &self,
+        discover: D,
+        classifier: C,
+    ) -> EndpointDiscover<D, K, C> {
+        EndpointDiscover::new(discover, self.clone(), classifier)
+    }
+
+    /// Wraps the balancer `inner` so that a call fails fast with a [`CircuitOpen`] when
+    /// every endpoint is out (see [`FailFast`]).
+    pub fn fail_fast<S>(&self, inner: S) -> FailFast<S>
+    where
+        K: Send + Sync + 'static,
+    {
+        FailFast::new(inner, self.shared.clone())
+    }
+
+    /// The layer of [`fail_fast`](Self::fail_fast), for a `ServiceBuilder`.
+    pub fn fail_fast_layer(&self) -> FailFastLayer
+    where
+        K: Send + Sync + 'static,
+    {
+        FailFastLayer::new(self.shared.clone())
+    }
+}
+
+impl<K: Hash + Eq> EndpointBreakers<K> {
+    /// The breaker of the endpoint `key`, if it is in the group.
+    pub fn get(&self, key: &K) -> Option<CircuitBreaker> {
+        unpoisoned(self.shared.members.read()).get(key).cloned()
+    }
+
+    /// The breaker of `key`, made a member if it is not one yet.
+    pub(super) fn join(&self, key: &K) -> CircuitBreaker
+    where
+        K: Clone + fmt::Display,
+    {
+        let group = &*self.shared;
+        if let Some(breaker) = unpoisoned(group.members.read()).get(key) {
+            return breaker.clone();
+        }
+        let mut members = unpoisoned(group.members.write());
+        if let Some(breaker) = members.get(key) {
+            return breaker.clone();
+        }
+        let config = Config {
+            name: Arc::from(format!("{}/{key}", group.config.name)),
+            ..group.config.clone()
+        };
+        let breaker = CircuitBreaker::in_group(config, Arc::clone(&group.budget));
+        members.insert(key.clone(), breaker.clone());
+        if let Some(registry) = &group.registry {
+            registry.insert(breaker.clone());
+        }
+        breaker
+    }
+
+    /// Removes the endpoint `key` from the group: it no longer counts toward the cap.
+    pub(super) fn leave(&self, key: &K) {
+        let removed = unpoisoned(self.shared.members.write()).remove(key);
+        if let Some(breaker) = removed {
+            breaker.leave_group();
+            if let Some(registry) = &self.shared.registry {
+                // Unless the name was taken over by a breaker from elsewhere.
+                if registry
+                    .get(breaker.name())
+                    .is_some_and(|kept| kept.is_same_breaker(&breaker))
+                {
+                    registry.remove(breaker.name());
+                }
+            }
+        }
+    }
+}
+
+impl<K: Send + Sync> AllOut for Group<K> {
+    fn budget(&self) -> &Arc<EjectionBudget> {
+        &self.budget
+    }
+
+    fn refusal(&self) -> Option<CircuitOpen> {
+        // Every endpoint out of rotation is counted as ejected: while fewer are, some
+        // endpoint may be called and no member needs reading.
+        let members = self.budget.members();
+        if members == 0 || self.budget.ejected() < members {
+            return None;
+        }
+        let mut retry_after = None;
+        for breaker in unpoisoned(self.members.read()).values() {
+            let refused = breaker.refusal()?;
+            retry_after = match (retry_after, refused.retry_after()) {
+                (Some(earliest), Some(this)) => Some(std::cmp::min(earliest, this)),
+                (earliest, this) => earliest.or(this),
+            };
+        }
+        Some(CircuitOpen {
+            name: Arc::clone(&self.config.name),
+            state: State::Open,
+            retry_after,
+        })
+    }
+
+    fn count_rejection(&self) {
+        self.rejected.fetch_add(1, Relaxed);
+    }
+}
+
+impl<K> Clone for EndpointBreakers<K> {
+    fn clone(&self) -> Self {
+        EndpointBreakers {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<K> fmt::Debug for EndpointBreakers<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointBreakers")
+            .field("name", &self.name())
+            .field("endpoints", &self.len())
+            .field("ejected", &self.ejected())
+            .field("max_ejection_percent", &self.max_ejection_percent())
+            .finish()
+    }
+}
