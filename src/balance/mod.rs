@@ -29,8 +29,10 @@
 //! - **One view**: [`EndpointBreakers::breakers`], [`health`](EndpointBreakers::health)
 //!   and each breaker's metrics and events, named `"{group}/{endpoint}"`.
 //! - Ejection time that grows with repeated ejections of the same endpoint and is
-//!   forgotten once it stays healthy: the config's
-//!   [`Backoff`](crate::Backoff) with [`reset_after`](crate::Backoff::reset_after).
+//!   forgotten once it stays healthy: the config's [`Backoff::linear`](crate::Backoff::linear)
+//!   (Envoy's base ejection time times the ejection count) or
+//!   [`exponential`](crate::Backoff::exponential), with
+//!   [`reset_after`](crate::Backoff::reset_after).
 //!
 //! ```
 //! use std::time::Duration;

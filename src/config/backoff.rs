@@ -6,9 +6,10 @@ use std::time::Duration;
 ///
 /// The `k`-th consecutive trip (counting from 0, reset when the breaker closes, or with
 /// [`reset_after`](Backoff::reset_after) once it has stayed closed that long) opens
-/// for `open_duration * multiplier^k`, scaled by a random factor in
-/// `[1 - jitter, 1 + jitter]` so a fleet of breakers does not probe in lockstep, and
-/// never for longer than `max`.
+/// for `open_duration * multiplier^k` ([`exponential`](Backoff::exponential)) or
+/// `open_duration * (k + 1)` ([`linear`](Backoff::linear), Envoy's base ejection time
+/// times the ejection count), scaled by a random factor in `[1 - jitter, 1 + jitter]`
+/// so a fleet of breakers does not probe in lockstep, and never for longer than `max`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct Backoff {
     pub(crate) max: Option<Duration>,
     pub(crate) jitter: f64,
     pub(crate) reset_after: Option<Duration>,
+    /// Grows by `open_duration` per trip instead of by `multiplier`.
+    pub(crate) linear: bool,
 }
 
 impl Backoff {
@@ -36,6 +39,7 @@ impl Backoff {
             max: None,
             jitter: 0.0,
             reset_after: None,
+            linear: false,
         }
     }
 
@@ -46,7 +50,39 @@ impl Backoff {
             max: Some(max),
             jitter: 0.0,
             reset_after: None,
+            linear: false,
         }
+    }
+
+    /// Each consecutive trip opens for `open_duration` longer than the one before, up
+    /// to `max`: the `k`-th (from 0) for `open_duration * (k + 1)`, as Envoy's outlier
+    /// detection ejects a host for its base ejection time times its ejection count.
+    /// With [`reset_after`](Backoff::reset_after), the count survives short recoveries.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_circuit_breaker::{Backoff, Config};
+    ///
+    /// // 30 s, 60 s, 90 s, ... up to 5 minutes; forgotten after 10 healthy minutes.
+    /// let config = Config::builder()
+    ///     .open_duration(Duration::from_secs(30))
+    ///     .open_backoff(Backoff::linear(Duration::from_secs(300)).reset_after(Duration::from_secs(600)))
+    ///     .build()?;
+    /// # Ok::<(), tower_circuit_breaker::ConfigError>(())
+    /// ```
+    pub fn linear(max: Duration) -> Backoff {
+        Backoff {
+            multiplier: 1.0,
+            max: Some(max),
+            jitter: 0.0,
+            reset_after: None,
+            linear: true,
+        }
+    }
+
+    /// Whether the open duration grows over consecutive trips.
+    pub(crate) fn grows(&self) -> bool {
+        self.linear || self.multiplier > 1.0
     }
 
     /// Randomizes each open duration by up to `±fraction` of it (`0.0 <= fraction < 1.0`,
@@ -86,10 +122,13 @@ impl Backoff {
 
     /// The open duration of the `trip`-th consecutive trip (0-based) before jitter.
     pub(crate) fn nominal(&self, base: Duration, trip: u32) -> Duration {
-        if self.multiplier <= 1.0 || trip == 0 {
+        if !self.grows() || trip == 0 {
             return base;
         }
         let max = self.max.unwrap_or(base);
+        if self.linear {
+            return base.saturating_mul(trip.saturating_add(1)).min(max);
+        }
         let exponent = i32::try_from(trip).unwrap_or(i32::MAX);
         let scaled = base.as_secs_f64() * self.multiplier.powi(exponent);
         if !scaled.is_finite() || scaled >= max.as_secs_f64() {

@@ -276,10 +276,11 @@ pub(super) fn backoff_reset_after_with_growth(backoff: &Backoff) -> Result<(), C
             after,
             "must be longer than zero",
         )),
-        Some(after) if backoff.multiplier <= 1.0 => Err(ConfigError::invalid(
+        Some(after) if !backoff.grows() => Err(ConfigError::invalid(
             "open_backoff.reset_after",
             after,
-            "has no effect without multiplier above 1.0: every open period lasts open_duration",
+            "has no effect without a growing backoff (multiplier above 1.0, or linear): \
+             every open period lasts open_duration",
         )),
         _ => Ok(()),
     }

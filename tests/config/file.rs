@@ -297,6 +297,12 @@ fn the_adaptive_rule_is_a_table_of_optional_settings() {
         Backoff::exponential(2.0, Duration::from_secs(60)).reset_after(Duration::from_secs(600))
     );
 
+    let linear = Config::from_toml("open_backoff = { linear = true, max = \"5m\" }").unwrap();
+    assert_eq!(
+        linear.open_backoff(),
+        Backoff::linear(Duration::from_secs(300))
+    );
+
     // A breaker's own failure-rate rule, fixed or adaptive, replaces the inherited one.
     let file = RegistryConfig::from_toml(
         "[defaults]\nfailure_rate = 0.5\n[breakers.adaptive]\nfailure_rate_adaptive = {}\n\
@@ -635,7 +641,7 @@ fn an_unknown_key_gets_the_nearest_known_spelling() {
         error_of("[breakers.payments]\nopen_backoff = { multiplier = 2.0, maximum = \"5m\" }");
     assert_eq!(path, "breakers.payments.open_backoff.maximum");
     assert!(
-        message.contains("`multiplier`, `max`, `jitter`"),
+        message.contains("`multiplier`, `linear`, `max`, `jitter`"),
         "{message}"
     );
 }
@@ -664,6 +670,29 @@ fn open_backoff_multiplier_without_max_is_rejected() {
         config.open_backoff(),
         Backoff::exponential(2.0, Duration::from_secs(300))
     );
+}
+
+#[test]
+fn a_linear_open_backoff_needs_its_cap_and_no_multiplier() {
+    let (path, message) = error_of("[breakers.payments]\nopen_backoff = { linear = true }");
+    assert_eq!(path, "breakers.payments.open_backoff.max");
+    assert!(message.contains("with `linear = true`"), "{message}");
+    let (path, message) = error_of(
+        "[breakers.payments]\nopen_backoff = { linear = true, multiplier = 2.0, max = \"5m\" }",
+    );
+    assert_eq!(path, "breakers.payments.open_backoff.linear");
+    assert!(
+        message.contains("cannot be combined with `multiplier`"),
+        "{message}"
+    );
+    let (path, _) =
+        error_of("[breakers.payments]\nopen_backoff = { linear = \"yes\", max = \"5m\" }");
+    assert_eq!(path, "breakers.payments.open_backoff.linear");
+    let (path, message) = error_of(
+        "[breakers.payments]\nopen_duration = \"5m\"\nopen_backoff = { linear = true, max = \"5m\" }",
+    );
+    assert_eq!(path, "breakers.payments.open_backoff.max");
+    assert!(message.contains("can never grow"), "{message}");
 }
 
 #[test]

@@ -24,6 +24,7 @@ struct Knobs {
     /// With a rate rule: make it adaptive, its cap the rate's threshold.
     adaptive: Option<Adaptive>,
     open_ms: u64,
+    /// The backoff: 0 linear, 1 constant, above 1 exponential by that factor.
     multiplier: u32,
     max_ms: u64,
     permits: u32,
@@ -62,11 +63,12 @@ impl Knobs {
         if let Some(ramp) = self.ramp_ms {
             builder = builder.ramp_up(Duration::from_millis(ramp));
         }
-        if self.multiplier > 1 {
-            let mut backoff = Backoff::exponential(
-                f64::from(self.multiplier),
-                Duration::from_millis(self.max_ms),
-            );
+        if self.multiplier != 1 {
+            let max = Duration::from_millis(self.max_ms);
+            let mut backoff = match self.multiplier {
+                0 => Backoff::linear(max),
+                factor => Backoff::exponential(f64::from(factor), max),
+            };
             if let Some(after) = self.reset_after_ms {
                 backoff = backoff.reset_after(Duration::from_millis(after));
             }
@@ -102,7 +104,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
         prop::option::of(1u32..5),
         prop::option::of((prop::sample::select(vec![0.25, 0.5, 1.0]), 1u32..8, 1u32..8)),
         1u64..50,
-        1u32..4,
+        0u32..4,
         0u64..200,
         1u32..4,
         1u32..4,
@@ -169,7 +171,7 @@ fn knobs() -> impl Strategy<Value = Knobs> {
                     max_wait_ms,
                     probe_interval_ms,
                     ramp_ms,
-                    reset_after_ms: reset_after.filter(|_| multiplier > 1),
+                    reset_after_ms: reset_after.filter(|_| multiplier != 1),
                 }
             },
         )
@@ -337,12 +339,12 @@ impl Model {
     /// The open duration of the next trip: the backoff's (no jitter here).
     fn next_open_for(&self) -> u64 {
         let base = self.knobs.open_ms * MS;
-        if self.knobs.multiplier > 1 {
-            let factor = u64::from(self.knobs.multiplier).saturating_pow(self.trips);
-            base.saturating_mul(factor).min(self.knobs.max_ms * MS)
-        } else {
-            base
-        }
+        let factor = match self.knobs.multiplier {
+            0 => u64::from(self.trips) + 1,
+            1 => return base,
+            factor => u64::from(factor).saturating_pow(self.trips),
+        };
+        base.saturating_mul(factor).min(self.knobs.max_ms * MS)
     }
 
     fn enter(&mut self, to: State) {

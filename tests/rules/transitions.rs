@@ -546,6 +546,33 @@ async fn backoff_reset_after_remembers_trips_across_a_short_recovery() {
     assert_eq!(open_for(&breaker), Some(SECOND));
 }
 
+/// A linear backoff opens for `open_duration` times the number of trips (Envoy's
+/// ejection time), up to its cap; with `reset_after` the count survives short
+/// recoveries.
+#[tokio::test(start_paused = true)]
+async fn a_linear_backoff_opens_for_the_base_times_the_trips() {
+    let config = trip_on_first_failure()
+        .open_duration(SECOND)
+        .open_backoff(Backoff::linear(3 * SECOND).reset_after(10 * SECOND))
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::new(config);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        breaker.try_acquire().unwrap().failure();
+        let open = breaker.try_acquire().unwrap_err().retry_after.unwrap();
+        seen.push(open.as_secs());
+        tokio::time::advance(open).await;
+        breaker.try_acquire().expect("the probe").success();
+        assert_eq!(breaker.state(), State::Closed);
+        tokio::time::advance(SECOND).await; // fails again soon after recovering
+    }
+    assert_eq!(seen, [1, 2, 3, 3], "1 s, 2 s, 3 s, then the cap");
+    tokio::time::advance(10 * SECOND).await;
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(breaker.try_acquire().unwrap_err().retry_after, Some(SECOND));
+}
+
 /// After a recovery, a ramp-up admits 10 % of the calls at first, a growing share
 /// after that, all of them once it is over; the rest are rejected at once, as closed.
 #[tokio::test(start_paused = true)]

@@ -21,7 +21,7 @@ pub(super) fn build(layers: &[&Layer], name: Option<&str>) -> Result<Config, Con
     }
     let config = builder.build().map_err(|error| locate(error, layers))?;
     let backoff = config.open_backoff;
-    if backoff.multiplier > 1.0 && backoff.max == Some(config.open_duration) {
+    if backoff.grows() && backoff.max == Some(config.open_duration) {
         // `max` caps the grown duration: equal to the base, it leaves nothing to grow.
         return Err(locate(
             ConfigError::invalid(

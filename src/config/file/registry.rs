@@ -153,7 +153,7 @@ use super::values::{expect_table, file_error, join, parse_table};
 /// | `minimum_calls` | calls the window needs before a rate rule may trip | rejected where no breaker that takes it has a rate rule (`failure_rate`, `failure_rate_adaptive` or `slow_call`) |
 /// | `slow_call` = `{ threshold, rate }` | opens at that share of slow calls | both keys required |
 /// | `open_duration` (`timeout_seconds`, `circuit_breaker_timeout`) | the (base) open period | always used |
-/// | `open_backoff` = `{ multiplier, max, jitter, reset_after }` | grows the open period over consecutive trips; `reset_after` keeps counting trips across a close until the breaker stayed closed that long | `multiplier` above 1 without `max`, `max` without `multiplier` above 1, and `max` equal to `open_duration` are rejected; `jitter` always applies; `reset_after` without `multiplier` above 1 is rejected |
+/// | `open_backoff` = `{ multiplier, linear, max, jitter, reset_after }` | grows the open period over consecutive trips, by `multiplier` or (`linear = true`) by `open_duration` per trip; `reset_after` keeps counting trips across a close until the breaker stayed closed that long | a growing backoff without `max`, `max` without one, `linear` with `multiplier`, and `max` equal to `open_duration` are rejected; `jitter` always applies; `reset_after` without a growing backoff is rejected |
 /// | `half_open_permits` (`half_open_max_calls`, `circuit_breaker_half_open_calls`) | concurrent probes | always used |
 /// | `half_open_successes` | successful probes that close | always used |
 /// | `half_open_max_wait` | how long half-open waits for a probe | always used |

@@ -35,15 +35,31 @@ pub(super) fn parse_window(value: &Value, at: &str) -> Result<Window, ConfigErro
     }
 }
 
-/// `{ multiplier, max, jitter }`. A growing backoff needs its cap and a cap needs a
-/// growing backoff: either alone would silently do nothing.
+/// `{ multiplier, linear, max, jitter, reset_after }`. A growing backoff (`multiplier`
+/// above 1.0, or `linear = true`) needs its cap and a cap needs a growing backoff:
+/// either alone would silently do nothing; `linear` with a `multiplier` is ambiguous.
 pub(super) fn parse_backoff(value: &Value, at: &str) -> Result<Backoff, ConfigError> {
     let table = expect_table(value, at)?;
-    check_keys(table, at, &["multiplier", "max", "jitter", "reset_after"])?;
+    check_keys(
+        table,
+        at,
+        &["multiplier", "linear", "max", "jitter", "reset_after"],
+    )?;
     let multiplier = match table.get("multiplier") {
         Some(value) => expect_f64(value, &join(at, "multiplier"))?,
         None => 1.0,
     };
+    let linear = match table.get("linear") {
+        Some(value) => expect_bool(value, &join(at, "linear"))?,
+        None => false,
+    };
+    if linear && table.contains_key("multiplier") {
+        return Err(file_error(
+            &join(at, "linear"),
+            "cannot be combined with `multiplier`: a linear backoff grows by `open_duration` \
+             per trip, an exponential one by `multiplier`; keep one",
+        ));
+    }
     let max = match table.get("max") {
         Some(value) => Some(expect_duration(value, &join(at, "max"))?),
         None => None,
@@ -54,19 +70,26 @@ pub(super) fn parse_backoff(value: &Value, at: &str) -> Result<Backoff, ConfigEr
     };
     // An invalid multiplier is left to `ConfigBuilder::build`, which names it.
     if multiplier.is_finite() && multiplier >= 1.0 {
-        let grows = multiplier > 1.0;
+        let grows = multiplier > 1.0 || linear;
         if grows && max.is_none() {
+            let why = if linear {
+                "`linear = true`"
+            } else {
+                "`multiplier` above 1.0"
+            };
             return Err(file_error(
                 &join(at, "max"),
-                "missing: with `multiplier` above 1.0 the open duration grows, and `max` \
-                 is the cap it grows to, e.g. `max = \"5m\"` (without it, it would never grow)",
+                format!(
+                    "missing: with {why} the open duration grows, and `max` is the cap it \
+                     grows to, e.g. `max = \"5m\"` (without it, it would never grow)"
+                ),
             ));
         }
         if !grows && max.is_some() {
             return Err(file_error(
                 &join(at, "max"),
-                "has no effect without `multiplier` above 1.0: the open duration stays \
-                 at `open_duration` and never reaches a cap",
+                "has no effect without `multiplier` above 1.0 or `linear = true`: the open \
+                 duration stays at `open_duration` and never reaches a cap",
             ));
         }
     }
@@ -79,6 +102,7 @@ pub(super) fn parse_backoff(value: &Value, at: &str) -> Result<Backoff, ConfigEr
         max,
         jitter,
         reset_after,
+        linear,
     })
 }
 
