@@ -8,7 +8,10 @@
 //! ```
 //!
 //! Uses `$REDIS_URL` if set; otherwise starts a throwaway `redis-server` on a free
-//! local port (and stops it at the end).
+//! local port (and stops it at the end). If Redis does not answer within 2 s (down,
+//! or an address that accepts connections and never replies), the example says so and
+//! runs the shared phase anyway: the instances' calls keep flowing on their local
+//! state, which is what the library does whenever Redis is unreachable.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +28,8 @@ const REQUEST_EVERY: Duration = Duration::from_millis(10);
 const HEALTHY: Duration = Duration::from_millis(500);
 const OUTAGE: Duration = Duration::from_secs(2);
 const RECOVERED: Duration = Duration::from_millis(800);
+/// How long the shared phase waits for every instance to reach Redis.
+const CONNECT_WAIT: Duration = Duration::from_secs(2);
 
 /// The downstream every instance calls: up or down, counting the calls it gets.
 #[derive(Default)]
@@ -49,6 +54,8 @@ impl Backend {
 }
 
 struct Outcome {
+    /// With a store: whether every instance reached it before the phase began.
+    synced: bool,
     calls_while_down: usize,
     rejected: u64,
     all_closed_after_recovery: Option<Duration>,
@@ -74,10 +81,15 @@ async fn run(shared: Option<&RedisStore>) -> Result<Outcome, Box<dyn std::error:
                 .instance_id(&format!("instance-{i}"));
             syncs.push(fleet.sync(breaker)?);
         }
+        let give_up = Instant::now() + CONNECT_WAIT;
         while !syncs.iter().all(|sync| sync.is_connected()) {
+            if Instant::now() >= give_up {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+    let synced = syncs.iter().all(|sync| sync.is_connected());
 
     let started = Instant::now();
     let total = HEALTHY + OUTAGE + RECOVERED;
@@ -120,6 +132,7 @@ async fn run(shared: Option<&RedisStore>) -> Result<Outcome, Box<dyn std::error:
     }
     drop(syncs);
     Ok(Outcome {
+        synced,
         calls_while_down: backend.calls_while_down.load(Relaxed),
         rejected: breakers.iter().map(|b| b.metrics().rejected).sum(),
         all_closed_after_recovery,
@@ -185,6 +198,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let alone = run(None).await?;
     report("each on its own:", &alone);
     let shared = run(Some(&store)).await?;
+    if !shared.synced {
+        report("Redis unreachable:", &shared);
+        println!(
+            "Redis at {url} did not answer within {} s (each command is bounded by {} ms): \
+             nothing was shared, and the instances ran on their own state, their calls \
+             flowing as usual",
+            CONNECT_WAIT.as_secs(),
+            RedisStore::DEFAULT_TIMEOUT.as_millis()
+        );
+        return Ok(());
+    }
     report("sharing state (Redis):", &shared);
     println!(
         "shared state saved the backend {} of {} calls during the outage",

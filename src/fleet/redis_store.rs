@@ -17,9 +17,16 @@ use crate::lock::unpoisoned;
 ///
 /// | key | value | expires |
 /// |---|---|---|
-/// | `<prefix>:<name>:state` | the last published open or close | `record_ttl` after it (plus the open duration) |
-/// | `<prefix>:<name>:deadline` | present while the fleet's open period runs | at the deadline |
-/// | `<prefix>:<name>:probe` | the instance holding the probe lease | after the lease's TTL |
+/// | `{<prefix>:<name>}:state` | the last published open or close | `record_ttl` after it (plus the open duration) |
+/// | `{<prefix>:<name>}:deadline` | present while the fleet's open period runs | at the deadline |
+/// | `{<prefix>:<name>}:probe` | the instance holding the probe lease | after the lease's TTL |
+///
+/// The braces are a Redis Cluster hash tag: the three keys of one breaker hash to the
+/// same slot, so the store's transactions (`MULTI` over `:state` and `:deadline`) and
+/// pipelines never span slots (no `CROSSSLOT`), while different breakers spread over
+/// the cluster. The tag holds the prefix too, so it is never empty (the prefix may not
+/// contain braces; a name may, and the tag then ends at its first `}`, the same for
+/// all three keys).
 ///
 /// Every command is bounded by [`timeout`](Self::timeout) (connecting included); a
 /// failed or timed-out connection is dropped and re-established by the next call, so
@@ -32,7 +39,7 @@ use crate::lock::unpoisoned;
 /// let store = RedisStore::open("redis://127.0.0.1:6379/", "checkout")? // connects lazily
 ///     .timeout(Duration::from_millis(100))?
 ///     .record_ttl(Duration::from_secs(600))?;
-/// assert_eq!(store.key("payments", "state"), "checkout:payments:state");
+/// assert_eq!(store.key("payments", "state"), "{checkout:payments}:state");
 ///
 /// let err = RedisStore::open("redis://127.0.0.1:6379/", "checkout")?
 ///     .timeout(Duration::ZERO)
@@ -60,6 +67,15 @@ impl RedisStore {
     pub fn open(url: &str, prefix: &str) -> Result<RedisStore, FleetError> {
         if prefix.is_empty() {
             return Err(ConfigError::invalid("prefix", prefix, "must not be empty").into());
+        }
+        if prefix.contains(['{', '}']) {
+            return Err(ConfigError::invalid(
+                "prefix",
+                prefix,
+                "must not contain `{` or `}`: the keys wrap the prefix and the breaker's \
+                 name in a Redis Cluster hash tag",
+            )
+            .into());
         }
         let client = Client::open(url).map_err(|source| FleetError::Url {
             url: url.to_owned(),
@@ -99,9 +115,10 @@ impl RedisStore {
         Ok(RedisStore { record_ttl, ..self })
     }
 
-    /// The Redis key of breaker `name`'s `part` (`state`, `deadline` or `probe`).
+    /// The Redis key of breaker `name`'s `part` (`state`, `deadline` or `probe`):
+    /// `{<prefix>:<name>}:<part>`, one hash slot per breaker.
     pub fn key(&self, name: &str, part: &str) -> String {
-        format!("{}:{name}:{part}", self.prefix)
+        format!("{{{}:{name}}}:{part}", self.prefix)
     }
 
     /// Runs `pipe` on the shared connection, connecting first if needed, all within
@@ -299,6 +316,8 @@ mod tests {
             other => panic!("expected an invalid field, got {other}"),
         };
         assert_eq!(field(RedisStore::open(url, "").unwrap_err()), "prefix");
+        assert_eq!(field(RedisStore::open(url, "a{b").unwrap_err()), "prefix");
+        assert_eq!(field(RedisStore::open(url, "}").unwrap_err()), "prefix");
         let store = RedisStore::open(url, "p").unwrap();
         assert_eq!(
             field(store.clone().timeout(Duration::ZERO).unwrap_err()),
@@ -312,6 +331,68 @@ mod tests {
             RedisStore::open("not a url", "p"),
             Err(FleetError::Url { .. })
         ));
+    }
+
+    /// Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag (the part between the
+    /// first `{` and the next `}`, when that is not empty) or of the whole key, mod 16384.
+    fn hash_slot(key: &str) -> u16 {
+        let bytes = key.as_bytes();
+        let hashed = match key.find('{') {
+            Some(open) => match key[open + 1..].find('}') {
+                Some(len) if len > 0 => &bytes[open + 1..open + 1 + len],
+                _ => bytes,
+            },
+            None => bytes,
+        };
+        let mut crc: u16 = 0;
+        for &byte in hashed {
+            crc ^= u16::from(byte) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ 0x1021
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc % 16384
+    }
+
+    #[test]
+    fn every_key_of_a_breaker_is_in_one_cluster_slot() {
+        // The reference values from the Redis Cluster specification.
+        assert_eq!(hash_slot("123456789"), 0x31C3 % 16384);
+        assert_eq!(hash_slot("{user1000}.following"), hash_slot("user1000"));
+        assert_eq!(hash_slot("foo{}{bar}"), hash_slot("foo{}{bar}"));
+        assert_ne!(
+            hash_slot("{}a"),
+            hash_slot("{}b"),
+            "an empty tag hashes the whole key"
+        );
+
+        let store = RedisStore::open("redis://127.0.0.1:1/", "checkout").unwrap();
+        let mut slots = std::collections::HashSet::new();
+        for name in [
+            "payments",
+            "",
+            "}",
+            "a}b",
+            "{x}",
+            "{",
+            "users/10.0.0.7:8080",
+        ] {
+            let slot = hash_slot(&store.key(name, "state"));
+            // Every key a command of the store names together: the transactions of
+            // `publish` (state, deadline, probe) and the pipelines of `load` and `lease`.
+            for part in ["deadline", "probe"] {
+                assert_eq!(hash_slot(&store.key(name, part)), slot, "{name:?} {part}");
+            }
+            slots.insert(slot);
+        }
+        assert!(
+            slots.len() > 1,
+            "different breakers spread over the cluster"
+        );
     }
 
     #[tokio::test]

@@ -12,5 +12,6 @@ mod balanced;
 mod demo;
 mod flaky_backend;
 mod flaky_backend_http;
+mod fleet;
 mod health_endpoint;
 mod targets;

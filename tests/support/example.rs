@@ -87,8 +87,14 @@ pub fn path(name: &str) -> PathBuf {
 /// Runs example `name` with `args` to its end and returns what it printed; kills it
 /// and panics if it runs longer than `limit`.
 pub fn run(name: &str, args: &[&str], limit: Duration) -> Output {
+    run_with_env(name, args, &[], limit)
+}
+
+/// [`run`], with `env` set.
+pub fn run_with_env(name: &str, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
     let mut child = Command::new(path(name))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
