@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn every_key_of_a_breaker_is_in_one_cluster_slot() {
         // The reference values from the Redis Cluster specification.
-        assert_eq!(hash_slot("123456789"), 0x31C3 % 16384);
+        assert_eq!(hash_slot("123456789"), 0x31C3); // CRC16/XMODEM check value, < 16384
         assert_eq!(hash_slot("{user1000}.following"), hash_slot("user1000"));
         assert_eq!(hash_slot("foo{}{bar}"), hash_slot("foo{}{bar}"));
         assert_ne!(
