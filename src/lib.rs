@@ -72,6 +72,7 @@
 //! | `metrics` | `export`: counters, rates and a one-hot state gauge through the `metrics` facade |
 //! | `serde` | configuration files: `Config` and `RegistryConfig` from TOML, JSON or YAML |
 //! | `redis` | `fleet`: breaker state shared by the instances of a service through Redis |
+//! | `rustls` | `rediss://` (TLS) for the fleet's Redis, by rustls: no OpenSSL (implies `redis`) |
 //!
 //! Each feature brings in one optional dependency and is named after it, as is the
 //! convention for Rust crates (`serde`, `metrics`, `redis`, ...), so the name says which

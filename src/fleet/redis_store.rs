@@ -77,6 +77,13 @@ impl RedisStore {
             )
             .into());
         }
+        if url.starts_with("rediss://") && cfg!(not(feature = "rustls")) {
+            return Err(FleetError::TlsNotEnabled {
+                url: url.to_owned(),
+            });
+        }
+        #[cfg(feature = "rustls")]
+        install_crypto_provider();
         let client = Client::open(url).map_err(|source| FleetError::Url {
             url: url.to_owned(),
             source,
@@ -87,6 +94,35 @@ impl RedisStore {
             timeout: Self::DEFAULT_TIMEOUT,
             record_ttl: Self::DEFAULT_RECORD_TTL,
             connection: Arc::default(),
+        })
+    }
+
+    /// Trusts `pem` (one or more PEM certificates) as the root of the Redis server's
+    /// TLS certificate, instead of the system's roots: a private CA, or a self-signed
+    /// server. The store's URL must be `rediss://`.
+    ///
+    /// ```no_run
+    /// use tower_circuit_breaker::fleet::RedisStore;
+    ///
+    /// let ca = std::fs::read("/etc/redis/ca.pem").expect("the CA certificate");
+    /// let store = RedisStore::open("rediss://app:secret@redis.internal:6380/", "checkout")?
+    ///     .root_certificate(&ca)?;
+    /// # Ok::<(), tower_circuit_breaker::fleet::FleetError>(())
+    /// ```
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn root_certificate(self, pem: &[u8]) -> Result<RedisStore, FleetError> {
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        };
+        let client =
+            Client::build_with_tls(self.client.get_connection_info().clone(), certificates)
+                .map_err(|source| FleetError::Certificate { source })?;
+        Ok(RedisStore {
+            client,
+            connection: Arc::default(),
+            ..self
         })
     }
 
@@ -243,6 +279,14 @@ impl StateStore for RedisStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.lease(name, holder, ttl))
     }
+}
+
+/// Makes rustls use *ring* for the process unless a provider is installed already (an
+/// application's own choice wins). rustls picks one by itself only when exactly one is
+/// compiled in, which another crate in the build may change.
+#[cfg(feature = "rustls")]
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Whole milliseconds, at least one (Redis rejects `PX 0`).

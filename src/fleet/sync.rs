@@ -66,10 +66,29 @@ pub enum FleetError {
     #[error(transparent)]
     Invalid(#[from] ConfigError),
     /// The Redis URL could not be parsed.
-    #[error("invalid Redis URL {url:?}: {source}")]
+    #[error("invalid Redis URL {url:?}")]
     Url {
         /// The URL as given.
         url: String,
+        /// Why it was rejected.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// The URL asks for TLS (`rediss://`), which this build cannot speak: it needs the
+    /// crate's `rustls` feature.
+    #[error(
+        "Redis URL {url:?} asks for TLS (`rediss://`): enable the `rustls` feature of \
+         tower-circuit-breaker"
+    )]
+    TlsNotEnabled {
+        /// The URL as given.
+        url: String,
+    },
+    /// The TLS root certificate given to
+    /// [`RedisStore::root_certificate`](crate::fleet::RedisStore::root_certificate) could
+    /// not be used (not PEM, or the store's URL is not `rediss://`).
+    #[error("the Redis TLS root certificate could not be used")]
+    Certificate {
         /// Why it was rejected.
         #[source]
         source: redis::RedisError,

@@ -10,5 +10,6 @@
 mod log_capture;
 mod memory_store;
 mod redis_server;
+mod tls;
 mod with_memory_store;
 mod with_redis;

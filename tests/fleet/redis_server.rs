@@ -2,6 +2,7 @@
 //! without persistence, killed when the guard drops.
 
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,30 @@ impl RedisServer {
 
     /// Starts a server on `port` (a restart after [`kill`](Self::kill)).
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::start_with(port, &["--port", &port.to_string()])
+    }
+
+    /// Starts a server that speaks only TLS, on a free port, with `cert` and `key`
+    /// (PEM files) and the extra `args` (e.g. ACL users).
+    pub fn start_tls(cert: &Path, key: &Path, args: &[&str]) -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("no free local port")
+            .port();
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let port_arg = port.to_string();
+        let mut all = vec!["--port", "0", "--tls-port", &port_arg];
+        all.extend(["--tls-cert-file", cert, "--tls-key-file", key]);
+        all.extend(["--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]);
+        all.extend(args);
+        RedisServer::start_with(port, &all)
+    }
+
+    /// Starts a server with `args`, ready once `port` accepts connections.
+    fn start_with(port: u16, args: &[&str]) -> RedisServer {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
