@@ -99,15 +99,15 @@ async fn compare(phase: Duration) -> Result<(), BoxError> {
         phase.as_millis()
     );
 
-    let without = run(&replicas, &urls, phase, None).await?;
+    let (without, _) = run(&replicas, &urls, phase, None).await?;
     let group = EndpointBreakers::new(
         Config::builder()
             .name("replicas")
             .consecutive_failures(5)
             .open_duration(Duration::from_millis(500))
             .build()?,
-    );
-    let with = run(&replicas, &urls, phase, Some(&group)).await?;
+    )?;
+    let (with, with_end) = run(&replicas, &urls, phase, Some(&group)).await?;
 
     println!();
     println!(
@@ -130,19 +130,11 @@ async fn compare(phase: Duration) -> Result<(), BoxError> {
     }
     println!();
     println!(
-        "breakers: {} trips refused by the ejection cap, {} calls failed fast, {} replicas out at the end",
+        "breakers: {} trips refused by the ejection cap, {} calls failed fast",
         group.capped_trips(),
         group.rejected(),
-        group.ejected()
     );
-    for (name, health) in group
-        .health()
-        .breakers
-        .iter()
-        .map(|b| (b.name.clone(), b.health))
-    {
-        println!("  {name}: {health:?}");
-    }
+    println!("{with_end}");
     for server in servers {
         server.abort();
     }
@@ -221,13 +213,14 @@ fn replica_client(
 }
 
 /// Runs the three phases with `CALLERS` callers through a balancer over `urls`, with
-/// the group's breakers if any; returns what the callers saw in each phase.
+/// the group's breakers if any; returns what the callers saw in each phase and, with
+/// breakers, the replicas' health at the end (while the balancer still holds them).
 async fn run(
     replicas: &[Arc<Replica>],
     urls: &[hyper::Uri],
     phase: Duration,
     group: Option<&EndpointBreakers<usize>>,
-) -> Result<Vec<Seen>, BoxError> {
+) -> Result<(Vec<Seen>, String), BoxError> {
     for replica in replicas {
         replica.sick.store(false, SeqCst);
     }
@@ -309,5 +302,23 @@ async fn run(
     // The callers run on this task (the servers on the runtime's other threads).
     futures::join!(phases, futures::future::join_all(callers));
     let seen = seen.lock().unwrap().clone();
-    Ok(seen)
+    let end = match group {
+        None => String::new(),
+        Some(group) => {
+            let health: Vec<String> = group
+                .health()
+                .breakers
+                .iter()
+                .map(|b| format!("{} {:?}", b.name, b.health))
+                .collect();
+            format!(
+                "at the end: {} replicas in the group, {} out of rotation; {}",
+                group.len(),
+                group.ejected(),
+                health.join(", ")
+            )
+        }
+    };
+    drop(client);
+    Ok((seen, end))
 }

@@ -105,7 +105,8 @@ pub enum Event {
         name: Arc<str>,
         /// The rule that fired, with the streak or the rate that fired it.
         reason: TransitionReason,
-        /// The group's endpoints out of rotation (open or half-open) at that moment.
+        /// The group's endpoints out of rotation (open, half-open or forced open) at
+        /// that moment.
         ejected: u32,
         /// The most the cap lets be out at once.
         max_ejected: u32,

@@ -31,8 +31,9 @@ impl<K> EndpointBreakersBuilder<K> {
     /// whatever the share (so `0` lets one out at a time, as in Envoy). A trip that
     /// would put more out is refused: the endpoint stays in rotation, its rules start
     /// over, a warning is logged and [`Event::TripCapped`](crate::Event::TripCapped)
-    /// is sent. An operator's [`force_open`](crate::CircuitBreaker::force_open) counts
-    /// toward the cap but is never refused.
+    /// is sent. An operator's [`force_open`](crate::CircuitBreaker::force_open) and an
+    /// open learned from the fleet (`fleet` feature) count toward the cap but are never
+    /// refused, so they may take the count over it.
     ///
     /// Default 100: every endpoint may be ejected, and the group fails fast when all
     /// are (see [`FailFast`](crate::balance::FailFast)). Envoy and gRPC default to 10
@@ -69,6 +70,14 @@ impl<K> EndpointBreakersBuilder<K> {
 
     /// The group, or an error naming the setting that is out of range.
     pub fn build(self) -> Result<EndpointBreakers<K>, ConfigError> {
+        if let Some(ramp) = self.config.ramp_up {
+            return Err(ConfigError::invalid(
+                "ramp_up",
+                ramp,
+                "is not supported by endpoint breakers: a balancer polls an endpoint that \
+                 sheds a call again at once, so the ramp's share would not hold",
+            ));
+        }
         if self.max_ejection_percent > 100 {
             return Err(ConfigError::invalid(
                 "max_ejection_percent",

@@ -9,6 +9,7 @@ use futures::stream::{Stream, TryStream};
 use pin_project_lite::pin_project;
 use tower::discover::Change;
 
+use crate::balance::endpoint::EndpointService;
 use crate::balance::group::EndpointBreakers;
 use crate::classify::DefaultClassifier;
 use crate::middleware::service::{CircuitBreakerService, Waits};
@@ -18,10 +19,11 @@ pin_project! {
     /// breaker in an [`EndpointBreakers`] group. Made by
     /// [`EndpointBreakers::discover`].
     ///
-    /// An inserted endpoint joins the group and is yielded as a
-    /// [`CircuitBreakerService`] that is not ready while its breaker rejects, so that
-    /// the balancer routes around it; a removed one leaves the group (its breaker no
-    /// longer counts toward the ejection cap). The breaker adds no load of its own:
+    /// An inserted endpoint joins the group and is yielded as an [`EndpointService`]
+    /// that is not ready while its breaker rejects, so that the balancer routes around
+    /// it; once the balancer drops it (a removed endpoint, or one whose `poll_ready`
+    /// failed), the endpoint leaves the group and no longer counts toward the ejection
+    /// cap. Removals are passed on as they are. The breaker adds no load of its own:
     /// [`Load`](tower::load::Load) is the inner service's, so wrap the endpoints in a
     /// load measure first, or this discover in one (e.g.
     /// [`PendingRequestsDiscover`](tower::load::PendingRequestsDiscover)).
@@ -51,10 +53,10 @@ impl<D, K, C> EndpointDiscover<D, K, C> {
 impl<D, K, S, C> Stream for EndpointDiscover<D, K, C>
 where
     D: TryStream<Ok = Change<K, S>>,
-    K: Hash + Eq + Clone + fmt::Display,
+    K: Hash + Eq + Clone + fmt::Display + Send + Sync + 'static,
     C: Clone,
 {
-    type Item = Result<Change<K, CircuitBreakerService<S, C>>, D::Error>;
+    type Item = Result<Change<K, EndpointService<S, C>>, D::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.project();
@@ -62,16 +64,13 @@ where
             None => return Poll::Ready(None),
             Some(Err(error)) => return Poll::Ready(Some(Err(error))),
             Some(Ok(Change::Insert(key, service))) => {
-                let breaker = this.group.join(&key);
+                let (breaker, membership) = this.group.join(&key);
                 let classifier = this.classifier.clone();
                 let guarded =
                     CircuitBreakerService::waiting(service, breaker, classifier, Waits::Always);
-                Change::Insert(key, guarded)
+                Change::Insert(key, EndpointService::new(guarded, membership))
             }
-            Some(Ok(Change::Remove(key))) => {
-                this.group.leave(&key);
-                Change::Remove(key)
-            }
+            Some(Ok(Change::Remove(key))) => Change::Remove(key),
         };
         Poll::Ready(Some(Ok(change)))
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use crate::balance::builder::EndpointBreakersBuilder;
 use crate::balance::discover::EndpointDiscover;
@@ -13,7 +13,7 @@ use crate::balance::service::FailFast;
 use crate::breaker::{CircuitBreaker, EjectionBudget};
 use crate::classify::DefaultClassifier;
 use crate::config::Config;
-use crate::error::CircuitOpen;
+use crate::error::{CircuitOpen, ConfigError};
 use crate::health::HealthReport;
 use crate::lock::unpoisoned;
 use crate::registry::Registry;
@@ -32,8 +32,16 @@ use crate::state::State;
 /// Every endpoint's breaker is named `"{config name}/{key}"`. An endpoint's service is
 /// never ready while its breaker rejects, which is how the balancer routes around it:
 /// the config's [`backpressure`](crate::ConfigBuilder::backpressure) is implied (and
-/// reads `true` in the members' configs). An endpoint inserted again under the same key
-/// keeps its breaker.
+/// reads `true` in the members' configs). A config with
+/// [`ramp_up`](crate::ConfigBuilder::ramp_up) is refused: a balancer polls an endpoint
+/// that sheds a call again at once, so the ramp's share would not hold.
+///
+/// An endpoint is a member while a service yielded for it is alive: the balancer
+/// dropping it (on `Change::Remove`, or after its `poll_ready` failed) takes it out of
+/// the group and of the cap's count. An endpoint inserted again under the same key
+/// while its service is alive (a replacement) keeps its breaker; once removed, it comes
+/// back with a new one. Several [`discover`](Self::discover) streams over one group
+/// share the members by key.
 ///
 /// Clones share one group.
 pub struct EndpointBreakers<K> {
@@ -44,12 +52,35 @@ pub(super) struct Group<K> {
     /// Every member's config: the group's, with backpressure on.
     config: Config,
     pub(super) budget: Arc<EjectionBudget>,
-    members: RwLock<HashMap<K, CircuitBreaker>>,
+    members: RwLock<HashMap<K, Member>>,
     /// Where the members are also kept, if the builder named one.
     registry: Option<Registry>,
     /// Calls [`FailFast`] rejected because every endpoint was out.
     rejected: AtomicU64,
 }
+
+/// One endpoint in the group: its breaker, and the holder its services share.
+struct Member {
+    breaker: CircuitBreaker,
+    holder: Weak<Holder>,
+}
+
+/// Shared by the services yielded for one endpoint; the last one dropped takes the
+/// endpoint out of the group (unless a new service took it over meanwhile).
+pub(super) struct Holder {
+    leave: Option<Box<dyn FnOnce(*const Holder) + Send + Sync>>,
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if let Some(leave) = self.leave.take() {
+            leave(self);
+        }
+    }
+}
+
+/// What an endpoint's services keep: a shared [`Holder`].
+pub(super) type Membership = Arc<Holder>;
 
 /// What [`FailFast`] needs of a group, whatever its key type.
 pub(super) trait AllOut: Send + Sync {
@@ -74,9 +105,11 @@ impl<K> EndpointBreakers<K> {
         EndpointBreakersBuilder::new(config)
     }
 
-    /// A group with the default settings.
-    pub fn new(config: Config) -> EndpointBreakers<K> {
-        EndpointBreakers::with(config, Self::DEFAULT_MAX_EJECTION_PERCENT, None)
+    /// A group with the default settings, or an error naming a setting of `config`
+    /// that endpoint breakers do not support
+    /// ([`ramp_up`](crate::ConfigBuilder::ramp_up)).
+    pub fn new(config: Config) -> Result<EndpointBreakers<K>, ConfigError> {
+        Self::builder(config).build()
     }
 
     pub(super) fn with(
@@ -146,7 +179,7 @@ impl<K> EndpointBreakers<K> {
     {
         unpoisoned(self.shared.members.read())
             .iter()
-            .map(|(key, breaker)| (key.clone(), breaker.clone()))
+            .map(|(key, member)| (key.clone(), member.breaker.clone()))
             .collect()
     }
 
@@ -154,7 +187,7 @@ impl<K> EndpointBreakers<K> {
     pub fn health(&self) -> HealthReport {
         let mut breakers: Vec<CircuitBreaker> = unpoisoned(self.shared.members.read())
             .values()
-            .cloned()
+            .map(|member| member.breaker.clone())
             .collect();
         breakers.sort_by(|a, b| a.name().cmp(b.name()));
         HealthReport::of(breakers.iter())
@@ -209,47 +242,90 @@ impl<K> EndpointBreakers<K> {
 impl<K: Hash + Eq> EndpointBreakers<K> {
     /// The breaker of the endpoint `key`, if it is in the group.
     pub fn get(&self, key: &K) -> Option<CircuitBreaker> {
-        unpoisoned(self.shared.members.read()).get(key).cloned()
+        unpoisoned(self.shared.members.read())
+            .get(key)
+            .map(|member| member.breaker.clone())
     }
 
-    /// The breaker of `key`, made a member if it is not one yet.
-    pub(super) fn join(&self, key: &K) -> CircuitBreaker
+    /// The breaker of `key`, made a member if it is not one yet, and the membership
+    /// its service keeps: the endpoint stays in the group until the last service
+    /// holding it is dropped.
+    pub(super) fn join(&self, key: &K) -> (CircuitBreaker, Membership)
     where
-        K: Clone + fmt::Display,
+        K: Clone + fmt::Display + Send + Sync + 'static,
     {
         let group = &*self.shared;
-        if let Some(breaker) = unpoisoned(group.members.read()).get(key) {
-            return breaker.clone();
-        }
         let mut members = unpoisoned(group.members.write());
-        if let Some(breaker) = members.get(key) {
-            return breaker.clone();
+        if let Some(member) = members.get_mut(key) {
+            let held = match member.holder.upgrade() {
+                Some(held) => held,
+                None => {
+                    // Its last service is being dropped right now: this service takes
+                    // the endpoint over, breaker and all, and the dropped holder finds
+                    // itself replaced and takes nothing out.
+                    let held = self.holder(key);
+                    member.holder = Arc::downgrade(&held);
+                    held
+                }
+            };
+            return (member.breaker.clone(), held);
         }
         let config = Config {
             name: Arc::from(format!("{}/{key}", group.config.name)),
             ..group.config.clone()
         };
         let breaker = CircuitBreaker::in_group(config, Arc::clone(&group.budget));
-        members.insert(key.clone(), breaker.clone());
+        let held = self.holder(key);
+        members.insert(
+            key.clone(),
+            Member {
+                breaker: breaker.clone(),
+                holder: Arc::downgrade(&held),
+            },
+        );
         if let Some(registry) = &group.registry {
             registry.insert(breaker.clone());
         }
-        breaker
+        (breaker, held)
     }
 
-    /// Removes the endpoint `key` from the group: it no longer counts toward the cap.
-    pub(super) fn leave(&self, key: &K) {
-        let removed = unpoisoned(self.shared.members.write()).remove(key);
-        if let Some(breaker) = removed {
-            breaker.leave_group();
-            if let Some(registry) = &self.shared.registry {
-                // Unless the name was taken over by a breaker from elsewhere.
-                if registry
-                    .get(breaker.name())
-                    .is_some_and(|kept| kept.is_same_breaker(&breaker))
-                {
-                    registry.remove(breaker.name());
-                }
+    /// A holder for `key`'s services: dropped, it takes `key` out of the group if it is
+    /// still the one the group knows.
+    fn holder(&self, key: &K) -> Membership
+    where
+        K: Clone + Send + Sync + 'static,
+    {
+        let (group, key) = (self.clone(), key.clone());
+        Arc::new(Holder {
+            leave: Some(Box::new(move |holder| group.leave(&key, holder))),
+        })
+    }
+
+    /// Takes `key` out of the group (and the registry), its ejection slot freed, if
+    /// `holder` is still its holder.
+    fn leave(&self, key: &K, holder: *const Holder) {
+        let group = &*self.shared;
+        let removed = {
+            let mut members = unpoisoned(group.members.write());
+            let ours = members
+                .get(key)
+                .is_some_and(|member| std::ptr::eq(member.holder.as_ptr(), holder));
+            if !ours {
+                return;
+            }
+            members.remove(key)
+        };
+        let Some(Member { breaker, .. }) = removed else {
+            return;
+        };
+        breaker.leave_group();
+        if let Some(registry) = &group.registry {
+            // Unless the name was taken over by a breaker from elsewhere.
+            if registry
+                .get(breaker.name())
+                .is_some_and(|kept| kept.is_same_breaker(&breaker))
+            {
+                registry.remove(breaker.name());
             }
         }
     }
@@ -268,8 +344,8 @@ impl<K: Send + Sync> AllOut for Group<K> {
             return None;
         }
         let mut retry_after = None;
-        for breaker in unpoisoned(self.members.read()).values() {
-            let refused = breaker.refusal()?;
+        for member in unpoisoned(self.members.read()).values() {
+            let refused = member.breaker.refusal()?;
             retry_after = match (retry_after, refused.retry_after()) {
                 (Some(earliest), Some(this)) => Some(std::cmp::min(earliest, this)),
                 (earliest, this) => earliest.or(this),

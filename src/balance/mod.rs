@@ -16,8 +16,9 @@
 //!   interval](crate::ConfigBuilder::probe_interval) elapses).
 //! - **Ejection cap**: at most
 //!   [`max_ejection_percent`](EndpointBreakersBuilder::max_ejection_percent) of the
-//!   endpoints are out of rotation at once (at least one may always be). A trip that
-//!   would exceed it is refused: the endpoint stays in rotation, logs a warning and
+//!   endpoints are out of rotation at once (at least one may always be), as far as
+//!   their own trips go (an operator's `force_open` or a fleet's open is never refused,
+//!   and counts). A trip that would exceed it is refused: the endpoint stays in rotation, logs a warning and
 //!   sends [`Event::TripCapped`](crate::Event::TripCapped). This is Envoy's and gRPC's
 //!   outlier-detection cap; it keeps a problem on the caller's side (or a bad deploy of
 //!   the caller) from ejecting every endpoint.
@@ -71,6 +72,7 @@
 
 mod builder;
 mod discover;
+mod endpoint;
 mod future;
 mod group;
 mod layer;
@@ -78,6 +80,7 @@ mod service;
 
 pub use builder::EndpointBreakersBuilder;
 pub use discover::EndpointDiscover;
+pub use endpoint::EndpointService;
 pub use future::ResponseFuture;
 pub use group::EndpointBreakers;
 pub use layer::FailFastLayer;

@@ -19,11 +19,12 @@ use crate::error::{BoxError, CircuitOpen};
 /// [`EndpointBreakers::fail_fast`](crate::balance::EndpointBreakers::fail_fast).
 ///
 /// A balancer whose endpoints are all out of rotation is not ready, and its caller
-/// would wait inside it for the first open period to end. `FailFast` checks the group
-/// first: when every endpoint is out (open within its open period, or forced open),
-/// `poll_ready` returns `Ready(Ok)` without
-/// polling the balancer and the call fails at once with a [`CircuitOpen`] named after
-/// the group, with `retry_after` the earliest moment an endpoint may be probed. A
+/// would wait inside it for the first open period to end. When the balancer is not
+/// ready, `FailFast` checks the group: if every endpoint is out (open within its open
+/// period, or forced open), `poll_ready` returns `Ready(Ok)` and the call fails at
+/// once with a [`CircuitOpen`] named after the group, with `retry_after` the earliest
+/// moment an endpoint may be probed. The balancer is still polled first each time, so
+/// its discovery goes on (an endpoint added meanwhile is called). A
 /// caller already waiting for the balancer is woken when the last endpoint goes out.
 /// While an endpoint is half-open its probes decide within a call's time, so callers
 /// wait in the balancer for them (at most
@@ -31,7 +32,9 @@ use crate::error::{BoxError, CircuitOpen};
 ///
 /// Readiness follows the breaker's contract: `poll_ready` never fails because the
 /// endpoints are out (that would poison `Buffer` and `Retry`), and a rejection decided
-/// there is decided again at the next `poll_ready`.
+/// there is decided again at the next `poll_ready`. Put `Buffer` outside
+/// (`Buffer(FailFast(balancer))`): inside, calls already queued in the buffer would
+/// wait there.
 ///
 /// Errors are [`BoxError`]s, as the balancer's are: the rejection is the boxed
 /// `CircuitOpen` itself (match it with [`CircuitOpen::find`] or `downcast_ref`), any
@@ -83,17 +86,21 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         loop {
+            // The balancer first, every time: polling it also drives its discovery, so
+            // an endpoint added while all the others are out is found and called.
+            if let Poll::Ready(ready) = self.inner.poll_ready(cx) {
+                self.rejected = None;
+                self.waiting = None;
+                return Poll::Ready(ready.map_err(Into::into));
+            }
             if let Some(open) = self.group.refusal() {
-                // The balancer is not polled: nothing is reserved in it.
+                // Not ready, and no endpoint may be called: fail fast. The balancer
+                // holds no reservation for this call.
                 self.rejected = Some(open);
                 self.waiting = None;
                 return Poll::Ready(Ok(()));
             }
             self.rejected = None;
-            if let Poll::Ready(ready) = self.inner.poll_ready(cx) {
-                self.waiting = None;
-                return Poll::Ready(ready.map_err(Into::into));
-            }
             match self.waiting.as_mut() {
                 None => {
                     // Register first, then check again: the last endpoint going out

@@ -23,7 +23,7 @@ pub(crate) struct EjectionBudget {
     ejected: AtomicU32,
     /// Trips refused because they would have exceeded the cap.
     capped: AtomicU64,
-    /// The cap, in percent of the members (1..=100).
+    /// The cap, in percent of the members (0..=100; one member may always be out).
     max_percent: u32,
     /// Woken whenever a member leaves or returns to rotation.
     pub(crate) changed: Arc<Notify>,

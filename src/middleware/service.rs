@@ -64,7 +64,9 @@ pub(crate) enum Waits {
     UntilLifted,
     /// An endpoint behind a load balancer: never ready while the breaker rejects, so
     /// that the balancer routes around it. Like [`Waits::UntilLifted`], and a forced
-    /// open waits for the next change, a call shed by a ramp-up for the next poll.
+    /// open waits for the next change. (Endpoint breakers have no ramp-up: their
+    /// group refuses the setting; a shed call would be returned as in
+    /// [`Waits::Never`].)
     Always,
 }
 
@@ -195,14 +197,9 @@ impl<S, C> CircuitBreakerService<S, C> {
             let wait = waits != Waits::Never && tokio::runtime::Handle::try_current().is_ok();
             let delay = match (wait, rejection.retry_after()) {
                 (true, Some(delay)) => Some(delay),
-                (true, None) if waits == Waits::Always => {
-                    if rejection.state == State::Closed {
-                        // Shed by a ramp-up, which admits a share of the calls offered:
-                        // the next poll is offered again.
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                    None // forced open: until the next change
+                // Forced open: until the next change.
+                (true, None) if waits == Waits::Always && rejection.state == State::ForcedOpen => {
+                    None
                 }
                 _ => {
                     // Counted when `call` hands it out.

@@ -142,7 +142,8 @@ async fn per_endpoint_breakers_route_around_fail_fast_and_recover() {
             .half_open_successes(1)
             .build()
             .unwrap(),
-    );
+    )
+    .unwrap();
     let list = ServiceList::new(endpoints.iter().map(client_for).collect::<Vec<_>>());
     let mut client = group.fail_fast(Balance::new(PendingRequestsDiscover::new(
         group.discover_classified(list, HttpClassifier::new()),

@@ -507,22 +507,17 @@ fn racing_calls_while_ramping_up_admit_the_share() {
 }
 
 /// A group of `members` endpoint breakers (one failure trips each) whose cap lets
-/// `max_ejection_percent` of them out, with every member discovered.
+/// `max_ejection_percent` of them out, with every member discovered; returns the
+/// services the discovery yielded (an endpoint is a member while its service lives).
 fn group(
     members: usize,
     max_ejection_percent: u32,
 ) -> (
     tower_circuit_breaker::balance::EndpointBreakers<usize>,
-    futures::channel::mpsc::UnboundedSender<
-        tower::discover::Change<
-            usize,
-            tower::util::ServiceFn<fn(()) -> std::future::Ready<Result<(), std::io::Error>>>,
-        >,
-    >,
-    impl futures::Stream + Unpin,
+    Vec<impl Send + 'static>,
 ) {
     use futures::StreamExt;
-    use tower::discover::Change;
+    use tower::discover::{Change, ServiceList};
     let group = tower_circuit_breaker::balance::EndpointBreakers::builder(
         Config::builder()
             .name("group")
@@ -534,17 +529,21 @@ fn group(
     .max_ejection_percent(max_ejection_percent)
     .build()
     .expect("valid cap");
-    let (changes, discovered) = futures::channel::mpsc::unbounded();
-    let mut discover = group.discover(discovered.map(Ok::<_, std::convert::Infallible>));
     let answer: fn(()) -> std::future::Ready<Result<(), std::io::Error>> =
         |()| std::future::ready(Ok(()));
-    for key in 0..members {
-        changes
-            .unbounded_send(Change::Insert(key, tower::service_fn(answer)))
-            .unwrap();
-        futures::executor::block_on(discover.next()).expect("the insert");
-    }
-    (group, changes, discover)
+    let endpoints = ServiceList::new(
+        (0..members)
+            .map(|_| tower::service_fn(answer))
+            .collect::<Vec<_>>(),
+    );
+    let mut discover = group.discover(endpoints);
+    let services = (0..members)
+        .map(|_| match futures::executor::block_on(discover.next()) {
+            Some(Ok(Change::Insert(_, service))) => service,
+            _ => panic!("an insert per member"),
+        })
+        .collect();
+    (group, services)
 }
 
 /// Two members trip at once in a group whose cap lets one out: exactly one opens, the
@@ -552,7 +551,7 @@ fn group(
 #[test]
 fn racing_trips_in_a_group_never_exceed_its_cap() {
     loom::model(|| {
-        let (group, _changes, _discover) = group(2, 50);
+        let (group, _services) = group(2, 50);
         let permits: Vec<_> = (0..2)
             .map(|key| group.get(&key).unwrap().try_acquire().expect("closed"))
             .collect();
@@ -571,19 +570,16 @@ fn racing_trips_in_a_group_never_exceed_its_cap() {
     });
 }
 
-/// A member trips while the discovery removes it: whichever comes first, the group
-/// ends with one member and nothing counted out.
+/// A member trips while the balancer drops its service (the endpoint leaves the
+/// group): whichever comes first, the group ends with one member and nothing counted
+/// out.
 #[test]
 fn a_member_removed_as_it_trips_frees_its_slot() {
-    use futures::StreamExt;
     loom::model(|| {
-        let (group, changes, mut discover) = group(2, 100);
+        let (group, mut services) = group(2, 100);
         let permit = group.get(&0).unwrap().try_acquire().expect("closed");
         let trip = thread::spawn(move || permit.failure());
-        changes
-            .unbounded_send(tower::discover::Change::Remove(0))
-            .unwrap();
-        futures::executor::block_on(discover.next()).expect("the removal");
+        drop(services.remove(0));
         trip.join().unwrap();
         assert_eq!((group.len(), group.ejected()), (1, 0));
     });

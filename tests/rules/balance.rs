@@ -289,6 +289,22 @@ async fn one_endpoint_may_always_be_ejected_and_an_operators_force_counts() {
     assert_eq!(replicas[3].hits.load(SeqCst), 0);
 }
 
+/// What a balancer does with the changes of a discover stream: keeps each inserted
+/// service until its key is removed or replaced.
+async fn apply<D, S>(discover: &mut D, held: &mut std::collections::HashMap<usize, S>)
+where
+    D: futures::Stream<Item = Result<Change<usize, S>, Infallible>> + Unpin,
+{
+    match discover.next().await.expect("a change").unwrap() {
+        Change::Insert(key, service) => {
+            held.insert(key, service);
+        }
+        Change::Remove(key) => {
+            held.remove(&key);
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_removed_endpoint_leaves_the_group_and_its_registry_and_frees_its_slot() {
     let registry = Registry::new();
@@ -298,14 +314,12 @@ async fn a_removed_endpoint_leaves_the_group_and_its_registry_and_frees_its_slot
         .unwrap();
     let (changes, discovered) = futures::channel::mpsc::unbounded();
     let mut discover = group.discover(discovered.map(Ok::<_, Infallible>));
+    let mut held = std::collections::HashMap::new();
     for key in 0..3 {
         changes
             .unbounded_send(Change::Insert(key, replica_service(key, Arc::default())))
             .unwrap();
-        assert!(matches!(
-            discover.next().await,
-            Some(Ok(Change::Insert(..)))
-        ));
+        apply(&mut discover, &mut held).await;
     }
     let names: Vec<String> = registry
         .breakers()
@@ -318,19 +332,163 @@ async fn a_removed_endpoint_leaves_the_group_and_its_registry_and_frees_its_slot
     assert_eq!((group.len(), group.ejected()), (3, 2));
     assert_eq!(registry.health().health, tower_circuit_breaker::Health::Red);
     changes.unbounded_send(Change::Remove(0)).unwrap();
-    assert!(matches!(discover.next().await, Some(Ok(Change::Remove(0)))));
+    apply(&mut discover, &mut held).await;
     assert_eq!((group.len(), group.ejected()), (2, 1));
     assert!(group.get(&0).is_none());
     assert!(!registry.contains("replicas/0") && registry.contains("replicas/1"));
-    // Inserted again under a known key, an endpoint keeps its breaker.
+    // Replaced under its key while its service is alive, an endpoint keeps its
+    // breaker; removed and inserted again, it starts over.
     let before = group.get(&1).unwrap();
     changes
         .unbounded_send(Change::Insert(1, replica_service(1, Arc::default())))
         .unwrap();
-    discover.next().await;
+    apply(&mut discover, &mut held).await;
     assert_eq!(group.get(&1).unwrap().state(), State::Open);
     assert_eq!(group.len(), 2);
     assert_eq!(before.name(), "replicas/1");
+    changes.unbounded_send(Change::Remove(1)).unwrap();
+    apply(&mut discover, &mut held).await;
+    changes
+        .unbounded_send(Change::Insert(1, replica_service(1, Arc::default())))
+        .unwrap();
+    apply(&mut discover, &mut held).await;
+    assert_eq!(group.get(&1).unwrap().state(), State::Closed);
+    assert_eq!((group.len(), group.ejected()), (2, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_discover_streams_share_an_endpoint_until_both_drop_it() {
+    let group = group(100);
+    let (first_changes, first) = futures::channel::mpsc::unbounded();
+    let (second_changes, second) = futures::channel::mpsc::unbounded();
+    let mut first = group.discover(first.map(Ok::<_, Infallible>));
+    let mut second = group.discover(second.map(Ok::<_, Infallible>));
+    let (mut first_held, mut second_held) = Default::default();
+    for (changes, discover, held) in [
+        (&first_changes, &mut first, &mut first_held),
+        (&second_changes, &mut second, &mut second_held),
+    ] {
+        changes
+            .unbounded_send(Change::Insert(7, replica_service(7, Arc::default())))
+            .unwrap();
+        apply(discover, held).await;
+    }
+    assert_eq!(group.len(), 1, "one endpoint, one member");
+    trip(&group, 7);
+    first_changes.unbounded_send(Change::Remove(7)).unwrap();
+    apply(&mut first, &mut first_held).await;
+    assert_eq!(
+        (group.len(), group.ejected()),
+        (1, 1),
+        "the second still holds it"
+    );
+    second_changes.unbounded_send(Change::Remove(7)).unwrap();
+    apply(&mut second, &mut second_held).await;
+    assert_eq!((group.len(), group.ejected()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_added_while_every_other_is_out_is_found_and_called() {
+    let group = group(100);
+    let (changes, discovered) = futures::channel::mpsc::unbounded();
+    let discover = PendingRequestsDiscover::new(
+        group.discover(discovered.map(Ok::<_, Infallible>)),
+        CompleteOnResponse::default(),
+    );
+    let mut client = group.fail_fast(Balance::new(discover));
+    changes
+        .unbounded_send(Change::Insert(0, replica_service(0, Arc::default())))
+        .unwrap();
+    assert_eq!(call(&mut client).await.unwrap(), 0);
+    group.get(&0).unwrap().force_open();
+    let error = call(&mut client).await.unwrap_err();
+    assert!(CircuitOpen::find(&*error).is_some(), "{error}");
+    // A healthy endpoint arrives while the only one is out: the balancer, polled
+    // before every fast failure, discovers it and the next call reaches it.
+    changes
+        .unbounded_send(Change::Insert(1, replica_service(1, Arc::default())))
+        .unwrap();
+    assert_eq!(call(&mut client).await.unwrap(), 1);
+    assert_eq!(group.len(), 2);
+}
+
+/// A replica whose `poll_ready` fails once (e.g. a reconnecting client), then never
+/// becomes ready: the balancer drops it, as tower's balancers do.
+struct FailsReadiness {
+    failed: bool,
+}
+
+impl Service<()> for FailsReadiness {
+    type Response = usize;
+    type Error = io::Error;
+    type Future = std::future::Ready<Result<usize, io::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+        if self.failed {
+            return Poll::Pending;
+        }
+        self.failed = true;
+        Poll::Ready(Err(io::Error::other("connection refused")))
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        unreachable!("never ready")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_the_balancer_drops_leaves_the_group() {
+    let group = group(100);
+    let (changes, discovered) = futures::channel::mpsc::unbounded();
+    let discover = PendingRequestsDiscover::new(
+        group.discover(discovered.map(Ok::<_, Infallible>)),
+        CompleteOnResponse::default(),
+    );
+    let mut client = group.fail_fast(Balance::new(discover));
+    changes
+        .unbounded_send(Change::Insert(
+            0,
+            tower::util::Either::Left(FailsReadiness { failed: false }),
+        ))
+        .unwrap();
+    let replica = Arc::new(Replica::default());
+    replica.sick.store(true, SeqCst);
+    changes
+        .unbounded_send(Change::Insert(
+            1,
+            tower::util::Either::Right(replica_service(1, Arc::clone(&replica))),
+        ))
+        .unwrap();
+    // Endpoint 0 fails its readiness check and is dropped by p2c; endpoint 1 trips.
+    for _ in 0..TRIP_AFTER {
+        assert!(call(&mut client).await.is_err());
+    }
+    assert_eq!(group.len(), 1, "the dropped endpoint left the group");
+    assert!(group.get(&0).is_none());
+    let started = Instant::now();
+    let error = call(&mut client).await.unwrap_err();
+    assert!(CircuitOpen::find(&*error).is_some(), "{error}");
+    assert_eq!(
+        Instant::now(),
+        started,
+        "failed fast, not after the open period"
+    );
+}
+
+#[test]
+fn ramp_up_is_refused_for_endpoint_breakers() {
+    let config = Config::builder()
+        .ramp_up(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let error = EndpointBreakers::<usize>::new(config).unwrap_err();
+    assert_eq!(error.field(), "ramp_up");
+    assert!(
+        error
+            .to_string()
+            .contains("not supported by endpoint breakers"),
+        "{error}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -375,7 +533,7 @@ fn a_cap_over_100_percent_is_an_error_naming_it() {
         "invalid `max_ejection_percent` = 150: must be at most 100"
     );
     assert!(matches!(error, ConfigError::Invalid { .. }));
-    let group = EndpointBreakers::<usize>::new(config());
+    let group = EndpointBreakers::<usize>::new(config()).unwrap();
     assert_eq!(group.max_ejection_percent(), 100);
     assert!(
         group.config().backpressure(),
