@@ -9,6 +9,7 @@
 
 mod log_capture;
 mod memory_store;
+mod proxy;
 mod redis_server;
 mod tls;
 mod with_memory_store;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use crate::log_capture;
+use crate::proxy::Proxy;
 use crate::redis_server::RedisServer;
 use tower_circuit_breaker::fleet::{Fleet, FleetSync, RedisStore};
 use tower_circuit_breaker::{CircuitBreaker, Config, Event, State, TransitionReason};
@@ -35,7 +36,11 @@ fn config(open_for: Duration) -> Config {
 }
 
 fn store(server: &RedisServer) -> RedisStore {
-    RedisStore::open(&server.url(), "fleet-test")
+    store_at(&server.url())
+}
+
+fn store_at(url: &str) -> RedisStore {
+    RedisStore::open(url, "fleet-test")
         .unwrap()
         .timeout(STORE_TIMEOUT)
         .unwrap()
@@ -53,7 +58,11 @@ fn instance(store: &RedisStore, config: Config, id: usize) -> Instance {
 }
 
 async fn fleet(server: &RedisServer, open_for: Duration, n: usize) -> Vec<Instance> {
-    let store = store(server);
+    fleet_at(&server.url(), open_for, n).await
+}
+
+async fn fleet_at(url: &str, open_for: Duration, n: usize) -> Vec<Instance> {
+    let store = store_at(url);
     let fleet: Vec<_> = (0..n)
         .map(|i| instance(&store, config(open_for), i))
         .collect();
@@ -340,4 +349,125 @@ async fn a_slow_redis_never_slows_calls_and_is_resynced_after() {
     .await;
     assert!(fleet.iter().all(|i| i.sync.is_connected()));
     assert_eq!(logs.count("unreachable"), fleet.len(), "one warning each");
+}
+
+/// The longest a call took, over `calls` calls on each of `instances`: calls never
+/// touch the store, whatever it is doing.
+fn slowest_call(instances: &[Instance], calls: usize) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for instance in instances {
+        for _ in 0..calls {
+            let started = Instant::now();
+            if let Ok(permit) = instance.breaker.try_acquire() {
+                permit.success();
+            }
+            slowest = slowest.max(started.elapsed());
+        }
+    }
+    slowest
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn a_partition_never_slows_calls_and_the_fleet_reconverges_after() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(([127, 0, 0, 1], server.port()).into()).await;
+    let logs = log_capture::capture();
+    let fleet = fleet_at(&proxy.url(), Duration::from_secs(5), 3).await;
+
+    // The route to Redis drops everything, connections stay open.
+    proxy.black_hole();
+    trip(&fleet[0].breaker);
+    let slowest = slowest_call(&fleet[1..], 1_000);
+    println!("partition: slowest of 2 000 calls {slowest:?}");
+    assert!(slowest < STORE_TIMEOUT / 10, "{slowest:?}");
+    let noticed = eventually(STORE_TIMEOUT * 3, "every sync notices", || {
+        fleet.iter().all(|i| !i.sync.is_connected())
+    })
+    .await;
+    println!("partition: noticed after {noticed:?}");
+    tokio::time::sleep(POLL * 10).await;
+    for instance in &fleet[1..] {
+        assert_eq!(
+            instance.breaker.state(),
+            State::Closed,
+            "runs on local state"
+        );
+    }
+    assert_eq!(logs.count("unreachable"), fleet.len(), "one warning each");
+
+    proxy.heal();
+    let took = eventually(
+        STORE_TIMEOUT * 2 + PROPAGATION,
+        "the open reaches the fleet after the partition",
+        || fleet.iter().all(|i| i.breaker.state() == State::Open),
+    )
+    .await;
+    println!("partition: fleet open {took:?} after healing");
+    assert_eq!(logs.count("unreachable"), fleet.len());
+    assert_eq!(logs.count("reachable again"), fleet.len());
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn a_redis_refusing_writes_never_slows_calls_and_the_open_is_published_after() {
+    let server = RedisServer::start();
+    let logs = log_capture::capture();
+    let fleet = fleet(&server, Duration::from_secs(5), 3).await;
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let config_set = |key: &'static str, value: &'static str| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg(key).arg(value);
+        cmd
+    };
+    // Out of memory with no eviction: every write fails with an error, reads work.
+    config_set("maxmemory-policy", "noeviction")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    config_set("maxmemory", "1")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+
+    trip(&fleet[0].breaker);
+    let slowest = slowest_call(&fleet[1..], 1_000);
+    println!("write errors: slowest of 2 000 calls {slowest:?}");
+    assert!(slowest < STORE_TIMEOUT / 10, "{slowest:?}");
+    eventually(
+        PROPAGATION,
+        "the tripped instance's publication fails",
+        || !fleet[0].sync.is_connected(),
+    )
+    .await;
+    tokio::time::sleep(POLL * 10).await;
+    for instance in &fleet[1..] {
+        assert_eq!(
+            instance.breaker.state(),
+            State::Closed,
+            "nothing was published"
+        );
+        assert!(instance.sync.is_connected(), "reads still work");
+    }
+    assert_eq!(
+        logs.count("unreachable"),
+        1,
+        "only the publisher warns, once"
+    );
+
+    config_set("maxmemory", "0")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let took = eventually(PROPAGATION * 2, "the open reaches the fleet", || {
+        fleet.iter().all(|i| i.breaker.state() == State::Open)
+    })
+    .await;
+    println!("write errors: fleet open {took:?} after writes work again");
+    assert_eq!(logs.count("unreachable"), 1);
+    assert_eq!(logs.count("reachable again"), 1);
 }

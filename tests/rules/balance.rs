@@ -282,11 +282,13 @@ async fn one_endpoint_may_always_be_ejected_and_an_operators_force_counts() {
     trip(&group, 1);
     assert_eq!(group.get(&1).unwrap().state(), State::Closed);
     assert_eq!(group.capped_trips(), 2);
-    // The forced-open endpoint is routed around, not called.
+    // The forced-open endpoint is routed around, not called (the first call above may
+    // have gone to it: p2c picks at random).
+    let before = replicas[3].hits.load(SeqCst);
     for _ in 0..100 {
         assert_ne!(call(&mut client).await.unwrap(), 3);
     }
-    assert_eq!(replicas[3].hits.load(SeqCst), 0);
+    assert_eq!(replicas[3].hits.load(SeqCst), before);
 }
 
 /// What a balancer does with the changes of a discover stream: keeps each inserted
