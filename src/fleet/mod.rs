@@ -24,6 +24,9 @@
 //! # }
 //! ```
 //!
+//! [`RedisStore::open`] takes one server (`redis://`, or `rediss://` over TLS with the
+//! `rustls` feature); [`RedisStore::open_cluster`] a Redis Cluster.
+//!
 //! # Design: local-first
 //!
 //! The per-call path is unchanged: admission and outcome recording touch only the

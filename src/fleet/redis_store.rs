@@ -4,6 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Client, FromRedisValue, Pipeline};
 
 use super::store::{FleetState, Record, StateStore, StoreError, StoreFuture};
@@ -49,11 +51,40 @@ use crate::lock::unpoisoned;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RedisStore {
-    client: Client,
+    target: Target,
     prefix: Arc<str>,
     timeout: Duration,
     record_ttl: Duration,
-    connection: Arc<Mutex<Option<MultiplexedConnection>>>,
+    connection: Arc<Mutex<Option<Connection>>>,
+}
+
+/// Where the store's Redis is.
+#[derive(Debug, Clone)]
+enum Target {
+    /// One server (or a proxy in front of several).
+    Single(Client),
+    /// A Redis Cluster, found through any of these nodes; the client is built at each
+    /// connection, with the store's timeout.
+    Cluster {
+        nodes: Arc<[String]>,
+        root_certificate: Option<Arc<[u8]>>,
+    },
+}
+
+/// An open connection, shared by the store's clones.
+#[derive(Clone)]
+enum Connection {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Connection::Single(_) => "Connection::Single",
+            Connection::Cluster(_) => "Connection::Cluster",
+        })
+    }
 }
 
 impl RedisStore {
@@ -65,36 +96,58 @@ impl RedisStore {
     /// A store at `url` (e.g. `redis://127.0.0.1:6379/`) with keys under `prefix`
     /// (e.g. the service's name). Does not connect yet: the first call does.
     pub fn open(url: &str, prefix: &str) -> Result<RedisStore, FleetError> {
-        if prefix.is_empty() {
-            return Err(ConfigError::invalid("prefix", prefix, "must not be empty").into());
-        }
-        if prefix.contains(['{', '}']) {
+        check_prefix(prefix)?;
+        let client = open_client(url)?;
+        Ok(RedisStore::at(Target::Single(client), prefix))
+    }
+
+    /// A store in the Redis Cluster reached through `nodes` (any of its nodes; e.g.
+    /// `["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"]`), with keys under
+    /// `prefix`. Each command goes to the node that holds its breaker's slot (all
+    /// three keys of a breaker share one, see above), following the cluster when slots
+    /// move. Does not connect yet.
+    ///
+    /// ```
+    /// use tower_circuit_breaker::fleet::RedisStore;
+    ///
+    /// let store = RedisStore::open_cluster(
+    ///     &["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"],
+    ///     "checkout",
+    /// )?;
+    /// assert!(RedisStore::open_cluster(&[], "checkout").is_err());
+    /// # Ok::<(), tower_circuit_breaker::fleet::FleetError>(())
+    /// ```
+    pub fn open_cluster(nodes: &[&str], prefix: &str) -> Result<RedisStore, FleetError> {
+        check_prefix(prefix)?;
+        if nodes.is_empty() {
             return Err(ConfigError::invalid(
-                "prefix",
-                prefix,
-                "must not contain `{` or `}`: the keys wrap the prefix and the breaker's \
-                 name in a Redis Cluster hash tag",
+                "nodes",
+                nodes,
+                "must name at least one node of the cluster",
             )
             .into());
         }
-        if url.starts_with("rediss://") && cfg!(not(feature = "rustls")) {
-            return Err(FleetError::TlsNotEnabled {
-                url: url.to_owned(),
-            });
+        for node in nodes {
+            open_client(node)?;
         }
-        #[cfg(feature = "rustls")]
-        install_crypto_provider();
-        let client = Client::open(url).map_err(|source| FleetError::Url {
-            url: url.to_owned(),
-            source,
-        })?;
-        Ok(RedisStore {
-            client,
+        let nodes = nodes.iter().map(|node| node.to_string()).collect();
+        Ok(RedisStore::at(
+            Target::Cluster {
+                nodes,
+                root_certificate: None,
+            },
+            prefix,
+        ))
+    }
+
+    fn at(target: Target, prefix: &str) -> RedisStore {
+        RedisStore {
+            target,
             prefix: prefix.into(),
             timeout: Self::DEFAULT_TIMEOUT,
             record_ttl: Self::DEFAULT_RECORD_TTL,
             connection: Arc::default(),
-        })
+        }
     }
 
     /// Trusts `pem` (one or more PEM certificates) as the root of the Redis server's
@@ -112,15 +165,31 @@ impl RedisStore {
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn root_certificate(self, pem: &[u8]) -> Result<RedisStore, FleetError> {
-        let certificates = redis::TlsCertificates {
+        let certificates = || redis::TlsCertificates {
             client_tls: None,
             root_cert: Some(pem.to_vec()),
         };
-        let client =
-            Client::build_with_tls(self.client.get_connection_info().clone(), certificates)
-                .map_err(|source| FleetError::Certificate { source })?;
+        let target = match self.target {
+            Target::Single(client) => {
+                let client =
+                    Client::build_with_tls(client.get_connection_info().clone(), certificates())
+                        .map_err(|source| FleetError::Certificate { source })?;
+                Target::Single(client)
+            }
+            Target::Cluster { nodes, .. } => {
+                // Checked now, so that a bad certificate is a setup error.
+                ClusterClient::builder(nodes.iter().cloned())
+                    .certs(certificates())
+                    .build()
+                    .map_err(|source| FleetError::Certificate { source })?;
+                Target::Cluster {
+                    nodes,
+                    root_certificate: Some(pem.into()),
+                }
+            }
+        };
         Ok(RedisStore {
-            client,
+            target,
             connection: Arc::default(),
             ..self
         })
@@ -161,8 +230,10 @@ impl RedisStore {
     /// the timeout. Any failure drops the connection so the next call reconnects.
     async fn query<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, StoreError> {
         let result = tokio::time::timeout(self.timeout, async {
-            let mut connection = self.connection().await?;
-            pipe.query_async::<T>(&mut connection).await
+            match self.connection().await? {
+                Connection::Single(mut connection) => pipe.query_async::<T>(&mut connection).await,
+                Connection::Cluster(mut connection) => pipe.query_async::<T>(&mut connection).await,
+            }
         })
         .await;
         match result {
@@ -178,17 +249,43 @@ impl RedisStore {
         }
     }
 
-    async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
+    async fn connection(&self) -> redis::RedisResult<Connection> {
         if let Some(connection) = self.lock().clone() {
             return Ok(connection);
         }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout);
-        let connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let connection = match &self.target {
+            Target::Single(client) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(self.timeout)
+                    .set_response_timeout(self.timeout);
+                Connection::Single(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                )
+            }
+            Target::Cluster {
+                nodes,
+                root_certificate,
+            } => {
+                let builder = ClusterClient::builder(nodes.iter().cloned())
+                    .connection_timeout(self.timeout)
+                    .response_timeout(self.timeout)
+                    // A command is bounded by the store's timeout: no retries past it.
+                    .retries(1);
+                #[cfg(feature = "rustls")]
+                let builder = match root_certificate {
+                    Some(pem) => builder.certs(redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem.to_vec()),
+                    }),
+                    None => builder,
+                };
+                #[cfg(not(feature = "rustls"))]
+                let _ = root_certificate;
+                Connection::Cluster(builder.build()?.get_async_connection().await?)
+            }
+        };
         *self.lock() = Some(connection.clone());
         Ok(connection)
     }
@@ -197,7 +294,7 @@ impl RedisStore {
         *self.lock() = None;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
         // Never held across an await; a poisoned lock still holds a valid Option.
         unpoisoned(self.connection.lock())
     }
@@ -279,6 +376,38 @@ impl StateStore for RedisStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.lease(name, holder, ttl))
     }
+}
+
+/// The prefix may not be empty, nor hold the braces of the keys' hash tag.
+fn check_prefix(prefix: &str) -> Result<(), FleetError> {
+    if prefix.is_empty() {
+        return Err(ConfigError::invalid("prefix", prefix, "must not be empty").into());
+    }
+    if prefix.contains(['{', '}']) {
+        return Err(ConfigError::invalid(
+            "prefix",
+            prefix,
+            "must not contain `{` or `}`: the keys wrap the prefix and the breaker's \
+             name in a Redis Cluster hash tag",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A client for `url`, or an error naming it (`rediss://` needs the `rustls` feature).
+fn open_client(url: &str) -> Result<Client, FleetError> {
+    if url.starts_with("rediss://") && cfg!(not(feature = "rustls")) {
+        return Err(FleetError::TlsNotEnabled {
+            url: url.to_owned(),
+        });
+    }
+    #[cfg(feature = "rustls")]
+    install_crypto_provider();
+    Client::open(url).map_err(|source| FleetError::Url {
+        url: url.to_owned(),
+        source,
+    })
 }
 
 /// Makes rustls use *ring* for the process unless a provider is installed already (an

@@ -45,7 +45,7 @@ impl RedisServer {
     }
 
     /// Starts a server with `args`, ready once `port` accepts connections.
-    fn start_with(port: u16, args: &[&str]) -> RedisServer {
+    pub fn start_with(port: u16, args: &[&str]) -> RedisServer {
         let child = Command::new("redis-server")
             .args(args)
             .args(["--bind", "127.0.0.1"])
