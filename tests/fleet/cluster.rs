@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::instance::{eventually, synced};
 use crate::redis_server::RedisServer;
-use tower_circuit_breaker::fleet::{Fleet, FleetSync, RedisStore};
-use tower_circuit_breaker::{CircuitBreaker, Config, State};
+use tower_circuit_breaker::fleet::RedisStore;
+use tower_circuit_breaker::State;
 
 /// A three-node cluster; its nodes are killed and its directory removed on drop.
 struct Cluster {
@@ -124,31 +125,6 @@ impl Drop for Cluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-async fn eventually(within: Duration, what: &str, condition: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < within, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-fn synced(store: &RedisStore, name: &str, id: usize) -> (CircuitBreaker, FleetSync) {
-    let breaker = CircuitBreaker::new(
-        Config::builder()
-            .name(name)
-            .consecutive_failures(3)
-            .open_duration(Duration::from_secs(5))
-            .build()
-            .unwrap(),
-    );
-    let sync = Fleet::new(store.clone())
-        .poll_interval(Duration::from_millis(20))
-        .instance_id(&format!("instance-{id}"))
-        .sync(&breaker)
-        .unwrap();
-    (breaker, sync)
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 #![cfg(feature = "redis")]
 
 mod cluster;
+mod instance;
 mod log_capture;
 mod memory_store;
 mod proxy;

@@ -9,9 +9,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::instance::{eventually, synced};
 use crate::redis_server::RedisServer;
-use tower_circuit_breaker::fleet::{Fleet, FleetError, FleetSync, RedisStore};
-use tower_circuit_breaker::{CircuitBreaker, Config, State};
+use tower_circuit_breaker::fleet::{FleetError, RedisStore};
+use tower_circuit_breaker::State;
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -66,31 +67,6 @@ impl Drop for Certificate {
     }
 }
 
-fn sync(store: &RedisStore, id: usize) -> (CircuitBreaker, FleetSync) {
-    let breaker = CircuitBreaker::new(
-        Config::builder()
-            .name("db")
-            .consecutive_failures(3)
-            .open_duration(Duration::from_secs(5))
-            .build()
-            .unwrap(),
-    );
-    let sync = Fleet::new(store.clone())
-        .poll_interval(Duration::from_millis(20))
-        .instance_id(&format!("instance-{id}"))
-        .sync(&breaker)
-        .unwrap();
-    (breaker, sync)
-}
-
-async fn eventually(within: Duration, what: &str, condition: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < within, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs redis-server"]
 async fn two_instances_sync_through_a_tls_redis_with_a_user_and_password() {
@@ -103,8 +79,8 @@ async fn two_instances_sync_through_a_tls_redis_with_a_user_and_password() {
         .unwrap()
         .root_certificate(certificate.pem.as_bytes())
         .unwrap();
-    let (first, first_sync) = sync(&store, 0);
-    let (second, second_sync) = sync(&store, 1);
+    let (first, first_sync) = synced(&store, "db", 0);
+    let (second, second_sync) = synced(&store, "db", 1);
     eventually(
         Duration::from_secs(5),
         "both instances reach Redis over TLS",
@@ -153,7 +129,7 @@ async fn no_certificate_no_password_or_no_tls_never_gets_through() {
         .enumerate()
         .map(|(id, store)| {
             let store = store.clone().timeout(STORE_TIMEOUT).unwrap();
-            sync(&store, id).1
+            synced(&store, "db", id).1
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;

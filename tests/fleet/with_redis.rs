@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use crate::instance::eventually;
 use crate::log_capture;
 use crate::proxy::Proxy;
 use crate::redis_server::RedisServer;
@@ -73,17 +74,6 @@ async fn fleet_at(url: &str, open_for: Duration, n: usize) -> Vec<Instance> {
     )
     .await;
     fleet
-}
-
-/// Polls `condition` every 5 ms; panics if it does not hold within `within`. Returns
-/// how long it took.
-async fn eventually(within: Duration, what: &str, condition: impl Fn() -> bool) -> Duration {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < within, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    started.elapsed()
 }
 
 fn trip(breaker: &CircuitBreaker) {

@@ -389,15 +389,30 @@ async fn two_discover_streams_share_an_endpoint_until_both_drop_it() {
     assert_eq!((group.len(), group.ejected()), (0, 0));
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_endpoint_added_while_every_other_is_out_is_found_and_called() {
-    let group = group(100);
+/// `group`'s breakers behind p2c behind the group's fail-fast, over the endpoints sent
+/// on the returned channel.
+fn balanced_over_channel<S>(
+    group: &EndpointBreakers<usize>,
+) -> (
+    futures::channel::mpsc::UnboundedSender<Change<usize, S>>,
+    impl Service<(), Response = usize, Error = BoxError>,
+)
+where
+    S: Service<(), Response = usize, Error = io::Error> + Send + 'static,
+    S::Future: Send,
+{
     let (changes, discovered) = futures::channel::mpsc::unbounded();
     let discover = PendingRequestsDiscover::new(
         group.discover(discovered.map(Ok::<_, Infallible>)),
         CompleteOnResponse::default(),
     );
-    let mut client = group.fail_fast(Balance::new(discover));
+    (changes, group.fail_fast(Balance::new(discover)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_added_while_every_other_is_out_is_found_and_called() {
+    let group = group(100);
+    let (changes, mut client) = balanced_over_channel(&group);
     changes
         .unbounded_send(Change::Insert(0, replica_service(0, Arc::default())))
         .unwrap();
@@ -441,12 +456,7 @@ impl Service<()> for FailsReadiness {
 #[tokio::test(start_paused = true)]
 async fn an_endpoint_the_balancer_drops_leaves_the_group() {
     let group = group(100);
-    let (changes, discovered) = futures::channel::mpsc::unbounded();
-    let discover = PendingRequestsDiscover::new(
-        group.discover(discovered.map(Ok::<_, Infallible>)),
-        CompleteOnResponse::default(),
-    );
-    let mut client = group.fail_fast(Balance::new(discover));
+    let (changes, mut client) = balanced_over_channel(&group);
     changes
         .unbounded_send(Change::Insert(
             0,
