@@ -286,18 +286,21 @@ async fn run(
             }
         })
         .collect();
+    // A call counts in the phase it started in; the replicas change first, so a call
+    // started in a phase meets that phase's replicas (only a call already in flight
+    // at a boundary, at most one per caller, meets the next phase's).
     let phases = async {
         replicas[0].sick.store(true, SeqCst);
         tokio::time::sleep(phase).await;
-        current.store(1, SeqCst);
         for replica in replicas {
             replica.sick.store(true, SeqCst);
         }
+        current.store(1, SeqCst);
         tokio::time::sleep(phase).await;
-        current.store(2, SeqCst);
         for replica in replicas {
             replica.sick.store(false, SeqCst);
         }
+        current.store(2, SeqCst);
     };
     // The callers run on this task (the servers on the runtime's other threads).
     futures::join!(phases, futures::future::join_all(callers));

@@ -41,8 +41,11 @@ fn the_breakers_cut_the_failures_and_fail_fast_when_every_replica_is_sick() {
     assert_eq!(without_fast, 0, "{text}");
     assert!(with_failed < without_failed, "{text}");
 
+    // A call counts in the phase it started in: one in flight per caller (8) when the
+    // replicas heal may still meet them healed.
     let (calls, failed, fast) = row(&text, "all replicas sick", "without");
-    assert_eq!((failed, fast), (calls, 0), "{text}");
+    assert_eq!(fast, 0, "{text}");
+    assert!(failed + 8 >= calls, "{text}");
     let (_, failed, fast) = row(&text, "all replicas sick", "per replica");
     assert!(fast > failed, "{text}");
 
