@@ -24,7 +24,7 @@ use std::time::Duration;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
-use tower_circuit_breaker::{CircuitBreaker, Config, State};
+use tower_circuit_breaker::{CircuitBreaker, Config, Permit, State};
 
 const HOUR: Duration = Duration::from_secs(3_600);
 const SECOND: Duration = Duration::from_secs(1);
@@ -54,6 +54,17 @@ fn assert_opened(breaker: &CircuitBreaker) {
         0,
         "no probe admitted yet"
     );
+}
+
+/// Records a failure under each permit, each on a thread of its own, and waits for all.
+fn fail_concurrently(permits: Vec<Permit>) {
+    let threads: Vec<_> = permits
+        .into_iter()
+        .map(|permit| thread::spawn(move || permit.failure()))
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
 }
 
 /// Trips a breaker whose rule is one failure, then moves it to half-open with no probe
@@ -152,13 +163,7 @@ fn concurrent_failures_open_the_breaker_once() {
         let permits: Vec<_> = (0..2)
             .map(|_| breaker.try_acquire().expect("closed admits"))
             .collect();
-        let threads: Vec<_> = permits
-            .into_iter()
-            .map(|permit| thread::spawn(move || permit.failure()))
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
+        fail_concurrently(permits);
         assert_opened(&breaker);
         assert_eq!(breaker.metrics().state_changes, 1, "opened more than once");
         assert_eq!(breaker.metrics().failures, 2);
@@ -555,13 +560,7 @@ fn racing_trips_in_a_group_never_exceed_its_cap() {
         let permits: Vec<_> = (0..2)
             .map(|key| group.get(&key).unwrap().try_acquire().expect("closed"))
             .collect();
-        let threads: Vec<_> = permits
-            .into_iter()
-            .map(|permit| thread::spawn(move || permit.failure()))
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
+        fail_concurrently(permits);
         let opened = (0..2)
             .filter(|key| group.get(key).unwrap().state() != State::Closed)
             .count();
