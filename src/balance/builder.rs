@@ -16,8 +16,22 @@ pub struct EndpointBreakersBuilder<K> {
     key: PhantomData<fn(K)>,
 }
 
+impl<K> EndpointBreakers<K> {
+    /// A builder for a group whose endpoints' breakers are built from `config`.
+    pub fn builder(config: Config) -> EndpointBreakersBuilder<K> {
+        EndpointBreakersBuilder::new(config)
+    }
+
+    /// A group with the default settings, or an error naming a setting of `config`
+    /// that endpoint breakers do not support
+    /// ([`ramp_up`](crate::ConfigBuilder::ramp_up)).
+    pub fn new(config: Config) -> Result<EndpointBreakers<K>, ConfigError> {
+        Self::builder(config).build()
+    }
+}
+
 impl<K> EndpointBreakersBuilder<K> {
-    pub(super) fn new(config: Config) -> EndpointBreakersBuilder<K> {
+    fn new(config: Config) -> EndpointBreakersBuilder<K> {
         EndpointBreakersBuilder {
             config,
             max_ejection_percent: EndpointBreakers::<K>::DEFAULT_MAX_EJECTION_PERCENT,

@@ -35,8 +35,27 @@ pin_project! {
     }
 }
 
+impl<K> EndpointBreakers<K> {
+    /// Wraps `discover` so that each endpoint it yields is guarded by its breaker in
+    /// this group, classified by [`DefaultClassifier`] (`Err` fails).
+    pub fn discover<D>(&self, discover: D) -> EndpointDiscover<D, K> {
+        self.discover_classified(discover, DefaultClassifier)
+    }
+
+    /// [`discover`](Self::discover), with `classifier` deciding each result's
+    /// [`Outcome`](crate::Outcome) (e.g. [`HttpClassifier`](crate::http::HttpClassifier)
+    /// for HTTP endpoints, so that a `500` fails).
+    pub fn discover_classified<D, C>(
+        &self,
+        discover: D,
+        classifier: C,
+    ) -> EndpointDiscover<D, K, C> {
+        EndpointDiscover::new(discover, self.clone(), classifier)
+    }
+}
+
 impl<D, K, C> EndpointDiscover<D, K, C> {
-    pub(super) fn new(discover: D, group: EndpointBreakers<K>, classifier: C) -> Self {
+    fn new(discover: D, group: EndpointBreakers<K>, classifier: C) -> Self {
         EndpointDiscover {
             discover,
             group,

@@ -6,14 +6,9 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock, Weak};
 
-use crate::balance::builder::EndpointBreakersBuilder;
-use crate::balance::discover::EndpointDiscover;
-use crate::balance::layer::FailFastLayer;
-use crate::balance::service::FailFast;
 use crate::breaker::{CircuitBreaker, EjectionBudget};
-use crate::classify::DefaultClassifier;
 use crate::config::Config;
-use crate::error::{CircuitOpen, ConfigError};
+use crate::error::CircuitOpen;
 use crate::health::HealthReport;
 use crate::lock::unpoisoned;
 use crate::registry::Registry;
@@ -55,7 +50,7 @@ pub(super) struct Group<K> {
     members: RwLock<HashMap<K, Member>>,
     /// Where the members are also kept, if the builder named one.
     registry: Option<Registry>,
-    /// Calls [`FailFast`] rejected because every endpoint was out.
+    /// Calls [`FailFast`](crate::balance::FailFast) rejected because every endpoint was out.
     rejected: AtomicU64,
 }
 
@@ -82,7 +77,7 @@ impl Drop for Holder {
 /// What an endpoint's services keep: a shared [`Holder`].
 pub(super) type Membership = Arc<Holder>;
 
-/// What [`FailFast`] needs of a group, whatever its key type.
+/// What [`FailFast`](crate::balance::FailFast) needs of a group, whatever its key type.
 pub(super) trait AllOut: Send + Sync {
     /// The ejection counts (a cheap first check).
     fn budget(&self) -> &Arc<EjectionBudget>;
@@ -96,20 +91,16 @@ pub(super) trait AllOut: Send + Sync {
 }
 
 impl<K> EndpointBreakers<K> {
-    /// Default [`max_ejection_percent`](EndpointBreakersBuilder::max_ejection_percent):
+    /// Default [`max_ejection_percent`](crate::balance::EndpointBreakersBuilder::max_ejection_percent):
     /// every endpoint may be ejected.
     pub const DEFAULT_MAX_EJECTION_PERCENT: u32 = 100;
 
-    /// A builder for a group whose endpoints' breakers are built from `config`.
-    pub fn builder(config: Config) -> EndpointBreakersBuilder<K> {
-        EndpointBreakersBuilder::new(config)
-    }
-
-    /// A group with the default settings, or an error naming a setting of `config`
-    /// that endpoint breakers do not support
-    /// ([`ramp_up`](crate::ConfigBuilder::ramp_up)).
-    pub fn new(config: Config) -> Result<EndpointBreakers<K>, ConfigError> {
-        Self::builder(config).build()
+    /// The group as [`FailFast`](crate::balance::FailFast) sees it.
+    pub(super) fn all_out_check(&self) -> Arc<dyn AllOut>
+    where
+        K: Send + Sync + 'static,
+    {
+        self.shared.clone()
     }
 
     pub(super) fn with(
@@ -167,7 +158,7 @@ impl<K> EndpointBreakers<K> {
         self.shared.budget.capped()
     }
 
-    /// How many calls [`FailFast`] has rejected because every endpoint was out.
+    /// How many calls [`FailFast`](crate::balance::FailFast) has rejected because every endpoint was out.
     pub fn rejected(&self) -> u64 {
         self.shared.rejected.load(Relaxed)
     }
@@ -193,7 +184,7 @@ impl<K> EndpointBreakers<K> {
         HealthReport::of(breakers.iter())
     }
 
-    /// When no endpoint may be called now, the rejection [`FailFast`] answers with:
+    /// When no endpoint may be called now, the rejection [`FailFast`](crate::balance::FailFast) answers with:
     /// state `Open`, named after the group, `retry_after` the earliest moment an
     /// endpoint may be probed (`None` if every endpoint is forced open). `None` while
     /// some endpoint may be called, and while the group has none.
@@ -202,40 +193,6 @@ impl<K> EndpointBreakers<K> {
         K: Send + Sync,
     {
         self.shared.refusal()
-    }
-
-    /// Wraps `discover` so that each endpoint it yields is guarded by its breaker in
-    /// this group, classified by [`DefaultClassifier`] (`Err` fails).
-    pub fn discover<D>(&self, discover: D) -> EndpointDiscover<D, K> {
-        self.discover_classified(discover, DefaultClassifier)
-    }
-
-    /// [`discover`](Self::discover), with `classifier` deciding each result's
-    /// [`Outcome`](crate::Outcome) (e.g. [`HttpClassifier`](crate::http::HttpClassifier)
-    /// for HTTP endpoints, so that a `500` fails).
-    pub fn discover_classified<D, C>(
-        &self,
-        discover: D,
-        classifier: C,
-    ) -> EndpointDiscover<D, K, C> {
-        EndpointDiscover::new(discover, self.clone(), classifier)
-    }
-
-    /// Wraps the balancer `inner` so that a call fails fast with a [`CircuitOpen`] when
-    /// every endpoint is out (see [`FailFast`]).
-    pub fn fail_fast<S>(&self, inner: S) -> FailFast<S>
-    where
-        K: Send + Sync + 'static,
-    {
-        FailFast::new(inner, self.shared.clone())
-    }
-
-    /// The layer of [`fail_fast`](Self::fail_fast), for a `ServiceBuilder`.
-    pub fn fail_fast_layer(&self) -> FailFastLayer
-    where
-        K: Send + Sync + 'static,
-    {
-        FailFastLayer::new(self.shared.clone())
     }
 }
 

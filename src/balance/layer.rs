@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tower::Layer;
 
-use crate::balance::group::AllOut;
+use crate::balance::group::{AllOut, EndpointBreakers};
 use crate::balance::service::FailFast;
 
 /// Applies [`FailFast`] for one [`EndpointBreakers`](crate::balance::EndpointBreakers)
@@ -16,8 +16,15 @@ pub struct FailFastLayer {
     group: Arc<dyn AllOut>,
 }
 
+impl<K: Send + Sync + 'static> EndpointBreakers<K> {
+    /// The layer of [`fail_fast`](EndpointBreakers::fail_fast), for a `ServiceBuilder`.
+    pub fn fail_fast_layer(&self) -> FailFastLayer {
+        FailFastLayer::new(self.all_out_check())
+    }
+}
+
 impl FailFastLayer {
-    pub(super) fn new(group: Arc<dyn AllOut>) -> Self {
+    fn new(group: Arc<dyn AllOut>) -> Self {
         FailFastLayer { group }
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::futures::OwnedNotified;
 use tower::Service;
 
 use crate::balance::future::ResponseFuture;
-use crate::balance::group::AllOut;
+use crate::balance::group::{AllOut, EndpointBreakers};
 use crate::error::{BoxError, CircuitOpen};
 
 /// A load balancer over the endpoints of an
@@ -47,6 +47,14 @@ pub struct FailFast<S> {
     /// While the balancer is not ready: woken when an endpoint leaves or returns to
     /// rotation.
     waiting: Option<Pin<Box<OwnedNotified>>>,
+}
+
+impl<K: Send + Sync + 'static> EndpointBreakers<K> {
+    /// Wraps the balancer `inner` so that a call fails fast with a [`CircuitOpen`] when
+    /// every endpoint is out (see [`FailFast`]).
+    pub fn fail_fast<S>(&self, inner: S) -> FailFast<S> {
+        FailFast::new(inner, self.all_out_check())
+    }
 }
 
 impl<S> FailFast<S> {
