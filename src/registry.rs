@@ -57,11 +57,9 @@ impl Registry {
         if let Some(breaker) = breakers.get(name) {
             return breaker.clone();
         }
-        let name: Arc<str> = Arc::from(name);
-        let breaker = CircuitBreaker::new(Config {
-            name: Arc::clone(&name),
-            ..config
-        });
+        let config = config.renamed(name.to_owned());
+        let name = Arc::clone(&config.name);
+        let breaker = CircuitBreaker::new(config);
         breakers.insert(name, breaker.clone());
         breaker
     }

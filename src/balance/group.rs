@@ -227,10 +227,10 @@ impl<K: Hash + Eq> EndpointBreakers<K> {
             };
             return (member.breaker.clone(), held);
         }
-        let config = Config {
-            name: Arc::from(format!("{}/{key}", group.config.name)),
-            ..group.config.clone()
-        };
+        let config = group
+            .config
+            .clone()
+            .renamed(format!("{}/{key}", group.config.name));
         let breaker = CircuitBreaker::in_group(config, Arc::clone(&group.budget));
         let held = self.holder(key);
         members.insert(
@@ -309,7 +309,7 @@ impl<K: Send + Sync> AllOut for Group<K> {
             };
         }
         Some(CircuitOpen {
-            name: Arc::clone(&self.config.name),
+            name: self.config.breaker_name.clone(),
             state: State::Open,
             retry_after,
         })

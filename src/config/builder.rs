@@ -10,6 +10,7 @@ use crate::config::rules;
 use crate::config::window::Window;
 use crate::config::{Config, SlowCall};
 use crate::error::ConfigError;
+use crate::name::BreakerName;
 
 /// Builds a [`Config`]; every setter is optional. Invalid values are reported by
 /// [`build`](ConfigBuilder::build) as a [`ConfigError`] naming the field.
@@ -21,7 +22,7 @@ use crate::error::ConfigError;
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct ConfigBuilder {
-    name: Option<String>,
+    name: Option<BreakerName>,
     consecutive_failures: Option<u32>,
     failure_rate: Option<f64>,
     failure_rate_adaptive: Option<AdaptiveFailureRate>,
@@ -39,9 +40,11 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// Names the breaker (errors, logs, metrics).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = Some(name.to_owned());
+    /// Names the breaker (errors, logs, metrics). A string literal (any
+    /// `&'static str`) is kept as it is, so that rejections carry it without touching a
+    /// reference count (see [`BreakerName`]); a `String` works too.
+    pub fn name(mut self, name: impl Into<BreakerName>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -271,6 +274,10 @@ impl ConfigBuilder {
 
         Ok(Config {
             name: Arc::from(self.name.as_deref().unwrap_or(Config::DEFAULT_NAME)),
+            breaker_name: self
+                .name
+                .clone()
+                .unwrap_or(BreakerName::from(Config::DEFAULT_NAME)),
             consecutive_failures: self.consecutive_failures_or_default(),
             failure_rate: self.failure_rate,
             failure_rate_adaptive: self.failure_rate_adaptive,

@@ -15,6 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::name::BreakerName;
+
 mod adaptive;
 mod backoff;
 mod builder;
@@ -57,7 +59,12 @@ pub const MAX_HALF_OPEN: u32 = u16::MAX as u32;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The name in logs, events and the registry.
     pub(crate) name: Arc<str>,
+    /// The same name as rejections carry it: a static name stays static (see
+    /// [`BreakerName`](crate::BreakerName)). Set with `name`, together: see
+    /// [`renamed`](Config::renamed).
+    pub(crate) breaker_name: BreakerName,
     pub(crate) consecutive_failures: Option<u32>,
     pub(crate) failure_rate: Option<f64>,
     pub(crate) failure_rate_adaptive: Option<AdaptiveFailureRate>,
@@ -108,6 +115,16 @@ impl Config {
     /// The breaker's name, used in errors, logs and metrics.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// This config under another name (a keyed or endpoint breaker's own), in every
+    /// place the name is kept.
+    pub(crate) fn renamed(self, name: String) -> Config {
+        Config {
+            name: Arc::from(name.as_str()),
+            breaker_name: BreakerName::from(name),
+            ..self
+        }
     }
 
     /// The consecutive-failure threshold, if that rule is on.

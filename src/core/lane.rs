@@ -20,6 +20,7 @@ use crate::core::machine::StateMachine;
 use crate::core::sync::AtomicU64;
 use crate::error::CircuitOpen;
 use crate::event::Event;
+use crate::name::BreakerName;
 use crate::state::State;
 
 /// Success timestamps are sampled on every `SUCCESS_STAMP_EVERY`-th success of a lane,
@@ -42,8 +43,12 @@ pub(crate) struct Lane {
     /// Copy of [`StateMachine::reads_clock_on_record`].
     pub(super) reads_clock_on_record: bool,
     pub(crate) counters: Counters,
-    /// This lane's own copy of the name, so rejections clone a lane-local `Arc`.
+    /// This lane's own copy of the name, for logs and events: they clone a lane-local
+    /// `Arc`.
     name: Arc<str>,
+    /// The name rejections carry: static when the config's was, else this lane's own
+    /// shared copy (see `name`).
+    error_name: BreakerName,
 }
 
 // The alignment the doc comment above relies on (the first line is checked in
@@ -134,7 +139,7 @@ impl Lane {
     pub(crate) fn reject(&self, rejection: Rejection) -> CircuitOpen {
         self.count_rejection(rejection.state);
         CircuitOpen {
-            name: Arc::clone(&self.name),
+            name: self.error_name.clone(),
             state: rejection.state,
             retry_after: rejection.retry_after(),
         }
@@ -302,6 +307,7 @@ impl Lane {
                 slot
             },
             name: Arc::from(&*machine.config.name),
+            error_name: machine.config.breaker_name.unshared(),
             times_calls: machine.times_calls(),
             reads_clock_on_record: machine.reads_clock_on_record(),
             counters: Counters::default(),

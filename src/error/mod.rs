@@ -2,9 +2,9 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::name::BreakerName;
 use crate::state::State;
 
 pub(crate) mod nested;
@@ -104,11 +104,13 @@ impl<E> From<CircuitOpen> for Error<E> {
 
 /// The breaker rejected a call without calling the inner service.
 ///
-/// Building one allocates nothing: the name is a shared reference-counted string.
+/// Building one allocates nothing: the name is a [`BreakerName`], which a string
+/// literal given to [`ConfigBuilder::name`](crate::ConfigBuilder::name) (or the
+/// default name) fills with no reference count at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CircuitOpen {
     /// The breaker's name (see [`ConfigBuilder::name`](crate::ConfigBuilder::name)).
-    pub name: Arc<str>,
+    pub name: BreakerName,
     /// The state that rejected the call: `Open`, `HalfOpen` (all probe permits taken),
     /// `ForcedOpen`, or `Closed` while [ramping up](crate::ConfigBuilder::ramp_up) after
     /// a recovery.

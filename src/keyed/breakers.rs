@@ -331,10 +331,12 @@ impl<K: Hash + Eq> KeyedCircuitBreakers<K> {
             return use_breaker(&entry.breaker);
         }
         let now = shared.clock.now();
-        let breaker = CircuitBreaker::new(Config {
-            name: Arc::from(format!("{}/{key}", shared.config.name)),
-            ..shared.config.clone()
-        });
+        let breaker = CircuitBreaker::new(
+            shared
+                .config
+                .clone()
+                .renamed(format!("{}/{key}", shared.config.name)),
+        );
         if map.len() >= shared.shard_capacity && !shared.make_room(&mut map, now) {
             drop(map);
             shared.overflows.fetch_add(1, Relaxed);

@@ -11,7 +11,7 @@ use tower_circuit_breaker::{CircuitBreaker, Config};
 pub fn synced(store: &RedisStore, name: &str, id: usize) -> (CircuitBreaker, FleetSync) {
     let breaker = CircuitBreaker::new(
         Config::builder()
-            .name(name)
+            .name(name.to_owned())
             .consecutive_failures(3)
             .open_duration(Duration::from_secs(5))
             .build()

@@ -120,7 +120,7 @@ fn grpc_failures<E>(result: Result<&http::Response<Body>, &E>) -> Outcome {
     }
 }
 
-fn config(name: &str) -> Config {
+fn config(name: &'static str) -> Config {
     Config::builder()
         .name(name)
         .consecutive_failures(2)

@@ -27,6 +27,9 @@ fn call_sites_asking_for_one_name_share_one_breaker() {
     first.try_acquire().unwrap().failure();
     assert_eq!(second.state(), State::Open);
     assert_eq!(registry.get("payments").unwrap().state(), State::Open);
+    // Its rejections say so too, not the config's "ignored".
+    let rejected = second.try_acquire().expect_err("open");
+    assert_eq!(rejected.name, "payments");
     assert_eq!(registry.len(), 1);
 }
 

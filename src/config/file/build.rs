@@ -17,7 +17,7 @@ pub(super) fn build(layers: &[&Layer], name: Option<&str>) -> Result<Config, Con
         builder = layer.builder.clone().over(builder);
     }
     if let Some(name) = name {
-        builder = builder.name(name);
+        builder = builder.name(name.to_owned());
     }
     let config = builder.build().map_err(|error| locate(error, layers))?;
     let backoff = config.open_backoff;

@@ -68,7 +68,7 @@ impl Layer {
     fn set(&mut self, field: Field, value: &Value, at: &str) -> Result<(), ConfigError> {
         let builder = std::mem::take(&mut self.builder);
         self.builder = match field {
-            Field::Name => builder.name(expect_str(value, at)?),
+            Field::Name => builder.name(expect_str(value, at)?.to_owned()),
             Field::ConsecutiveFailures => builder.consecutive_failures(expect_u32(value, at)?),
             Field::FailureRate => builder.failure_rate(expect_f64(value, at)?),
             Field::FailureRateAdaptive => builder.failure_rate_adaptive(parse_adaptive(value, at)?),

@@ -1,7 +1,6 @@
 //! [`RegistryConfig`]: a [`Registry`]'s file, with defaults and per-name overrides.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use toml::Table;
 
@@ -328,10 +327,7 @@ impl RegistryConfig {
     pub fn config_for(&self, name: &str) -> Config {
         match self.breakers.get(name) {
             Some(listed) => listed.config.clone(),
-            None => Config {
-                name: Arc::from(name),
-                ..self.defaults.clone()
-            },
+            None => self.defaults.clone().renamed(name.to_owned()),
         }
     }
 
