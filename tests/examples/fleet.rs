@@ -2,7 +2,7 @@
 //! address that accepts connections and never answers (a listener nobody accepts on:
 //! the kernel completes the handshake, no reply ever comes). It must not wait forever
 //! before its shared phase: it says that Redis did not answer, and the instances' calls
-//! flow on their local state. Needs no `redis-server`.
+//! flow on their local state. Runs on a machine without Redis: the listener stands in.
 #![cfg(feature = "redis")]
 
 use std::time::{Duration, Instant};
