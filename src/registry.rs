@@ -57,10 +57,8 @@ impl Registry {
         if let Some(breaker) = breakers.get(name) {
             return breaker.clone();
         }
-        let config = config.renamed(name.to_owned());
-        let name = Arc::clone(&config.name);
-        let breaker = CircuitBreaker::new(config);
-        breakers.insert(name, breaker.clone());
+        let breaker = CircuitBreaker::new(config.renamed(name.to_owned()));
+        breakers.insert(Arc::from(name), breaker.clone());
         breaker
     }
 

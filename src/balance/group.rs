@@ -309,7 +309,7 @@ impl<K: Send + Sync> AllOut for Group<K> {
             };
         }
         Some(CircuitOpen {
-            name: self.config.breaker_name.clone(),
+            name: self.config.name.clone(),
             state: State::Open,
             retry_after,
         })

@@ -1,7 +1,6 @@
 //! [`ConfigBuilder`]: the setters, and [`build`](ConfigBuilder::build), which fills in
 //! the defaults and checks the rules of [`rules`] in order.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::adaptive::AdaptiveFailureRate;
@@ -273,8 +272,7 @@ impl ConfigBuilder {
         }
 
         Ok(Config {
-            name: Arc::from(self.name.as_deref().unwrap_or(Config::DEFAULT_NAME)),
-            breaker_name: self
+            name: self
                 .name
                 .clone()
                 .unwrap_or(BreakerName::from(Config::DEFAULT_NAME)),

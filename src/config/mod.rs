@@ -12,7 +12,6 @@
 //! - `backoff`: [`Backoff`], the growth of the open duration over consecutive trips;
 //! - `file` (feature `serde`): configuration files, `RegistryConfig`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::name::BreakerName;
@@ -59,12 +58,9 @@ pub const MAX_HALF_OPEN: u32 = u16::MAX as u32;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The name in logs, events and the registry.
-    pub(crate) name: Arc<str>,
-    /// The same name as rejections carry it: a static name stays static (see
-    /// [`BreakerName`](crate::BreakerName)). Set with `name`, together: see
-    /// [`renamed`](Config::renamed).
-    pub(crate) breaker_name: BreakerName,
+    /// As rejections carry it: a static name stays static (see
+    /// [`BreakerName`](crate::BreakerName)).
+    pub(crate) name: BreakerName,
     pub(crate) consecutive_failures: Option<u32>,
     pub(crate) failure_rate: Option<f64>,
     pub(crate) failure_rate_adaptive: Option<AdaptiveFailureRate>,
@@ -117,12 +113,10 @@ impl Config {
         &self.name
     }
 
-    /// This config under another name (a keyed or endpoint breaker's own), in every
-    /// place the name is kept.
+    /// This config under another name (a keyed or endpoint breaker's own).
     pub(crate) fn renamed(self, name: String) -> Config {
         Config {
-            name: Arc::from(name.as_str()),
-            breaker_name: BreakerName::from(name),
+            name: BreakerName::from(name),
             ..self
         }
     }

@@ -306,8 +306,8 @@ impl Lane {
             } else {
                 slot
             },
-            name: Arc::from(&*machine.config.name),
-            error_name: machine.config.breaker_name.unshared(),
+            name: Arc::from(&*machine.name),
+            error_name: machine.config.name.unshared(),
             times_calls: machine.times_calls(),
             reads_clock_on_record: machine.reads_clock_on_record(),
             counters: Counters::default(),

@@ -95,6 +95,9 @@ pub(crate) struct StateMachine {
     state_changes: AtomicU64,
     random: AtomicU64,
     pub(crate) config: Config,
+    /// The config's name, shared by every log line and event (`Event` carries an
+    /// `Arc<str>`), made once.
+    pub(crate) name: Arc<str>,
     window: Option<SlidingWindow>,
     /// The adaptive failure-rate rule's baseline, when that rule is on.
     baseline: Option<Baseline>,
@@ -147,6 +150,7 @@ impl StateMachine {
                     .finish(),
             ),
             probe_gate: AtomicBool::new(false),
+            name: Arc::from(&*config.name),
             config,
         }
     }

@@ -20,7 +20,7 @@ impl StateMachine {
     /// released so a slow `tracing` subscriber does not hold up other threads'
     /// transitions.
     pub(super) fn announce(&self, done: &Transition) {
-        let name = &*self.config.name;
+        let name = &*self.name;
         let Transition {
             from, to, reason, ..
         } = *done;
@@ -49,7 +49,7 @@ impl StateMachine {
         observer::notify(name, from, to);
         if self.events.is_listening() {
             self.events.emit(|| Event::StateTransition {
-                name: Arc::clone(&self.config.name),
+                name: Arc::clone(&self.name),
                 from,
                 to,
                 reason,
@@ -66,7 +66,7 @@ impl StateMachine {
     #[cold]
     #[inline(never)]
     pub(super) fn announce_capped_trip(&self, reason: TransitionReason, capped: Capped) {
-        let name = &self.config.name;
+        let name = &self.name;
         tracing::warn!(
             breaker = &**name,
             %reason,
@@ -92,7 +92,7 @@ impl StateMachine {
         window: Option<WindowStats>,
     ) {
         self.would_be_trips.fetch_add(1, Relaxed);
-        let name = &self.config.name;
+        let name = &self.name;
         tracing::info!(
             breaker = &**name,
             %reason,
