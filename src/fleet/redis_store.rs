@@ -165,10 +165,7 @@ impl RedisStore {
     #[cfg(feature = "rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn root_certificate(self, pem: &[u8]) -> Result<RedisStore, FleetError> {
-        let certificates = || redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(pem.to_vec()),
-        };
+        let certificates = || trusting(pem);
         let target = match self.target {
             Target::Single(client) => {
                 let client =
@@ -275,10 +272,7 @@ impl RedisStore {
                     .retries(1);
                 #[cfg(feature = "rustls")]
                 let builder = match root_certificate {
-                    Some(pem) => builder.certs(redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(pem.to_vec()),
-                    }),
+                    Some(pem) => builder.certs(trusting(pem)),
                     None => builder,
                 };
                 #[cfg(not(feature = "rustls"))]
@@ -375,6 +369,16 @@ impl StateStore for RedisStore {
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.lease(name, holder, ttl))
+    }
+}
+
+/// TLS settings that trust `pem` as the server certificate's root (no client
+/// certificate).
+#[cfg(feature = "rustls")]
+fn trusting(pem: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! without persistence, killed when the guard drops.
 
 use std::net::{TcpListener, TcpStream};
+#[cfg(feature = "rustls")]
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ impl RedisServer {
 
     /// Starts a server that speaks only TLS, on a free port, with `cert` and `key`
     /// (PEM files) and the extra `args` (e.g. ACL users).
+    #[cfg(feature = "rustls")]
     pub fn start_tls(cert: &Path, key: &Path, args: &[&str]) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
