@@ -12,9 +12,16 @@
 //! (the future registers it, then builds the error), so a lookup never misses a
 //! rejection. Registrations are never removed: there is one per error type, a handful
 //! per program.
+//!
+//! [`find`] runs for every failed call (the default classifier asks whether the error
+//! is another breaker's rejection), so each thread remembers its last lookup, valid
+//! until the next registration: a failing call reads a thread-local and one shared
+//! word that only registrations write, instead of taking the list's lock (whose
+//! reader count every failing thread would otherwise write).
 
 use std::any::{Any, TypeId};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::RwLock;
 
 use crate::error::{BoxError, CircuitOpen, Error};
@@ -27,10 +34,18 @@ type Finder = for<'a> fn(&'a dyn Any) -> Option<&'a CircuitOpen>;
 /// happen for errors (never on a success path).
 static FINDERS: RwLock<Vec<(TypeId, Finder)>> = RwLock::new(Vec::new());
 
+/// How many types were registered: bumped after each one joins [`FINDERS`], so a
+/// lookup remembered at an earlier count may have missed it.
+static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
     /// The type this thread registered last: a rejection path registering the same type
     /// again reads one thread-local instead of the shared lock.
     static LAST_REGISTERED: Cell<Option<TypeId>> = const { Cell::new(None) };
+
+    /// This thread's last lookup in [`FINDERS`]: the type, [`REGISTRATIONS`] when it
+    /// was looked up, and what was found (`None`: not registered then).
+    static LAST_LOOKUP: Cell<Option<(TypeId, u64, Option<Finder>)>> = const { Cell::new(None) };
 }
 
 /// Makes rejections inside `Error<E>` findable by [`find`].
@@ -55,7 +70,33 @@ fn register_slow(id: TypeId, finder: Finder) {
     let mut finders = unpoisoned(FINDERS.write());
     if !known(&finders) {
         finders.push((id, finder));
+        // Release, after the push: a lookup that reads the new count finds the type.
+        REGISTRATIONS.fetch_add(1, Release);
     }
+}
+
+/// The finder registered for `id`, if any.
+fn finder_for(id: TypeId) -> Option<Finder> {
+    // Acquire: the count is read before the list, so an answer remembered under it
+    // holds every type registered up to it. A type registered later bumps the count
+    // and makes the remembered answer stale; and a value of a type carrying a
+    // rejection only exists once its type is registered, so a lookup for such a value
+    // reads the bumped count.
+    let registrations = REGISTRATIONS.load(Acquire);
+    let remembered = LAST_LOOKUP
+        .try_with(Cell::get)
+        .ok()
+        .flatten()
+        .filter(|&(known, at, _)| known == id && at == registrations);
+    if let Some((_, _, finder)) = remembered {
+        return finder;
+    }
+    let finder = unpoisoned(FINDERS.read())
+        .iter()
+        .find(|(known, _)| *known == id)
+        .map(|(_, finder)| *finder);
+    let _ = LAST_LOOKUP.try_with(|last| last.set(Some((id, registrations, finder))));
+    finder
 }
 
 fn find_in_typed<E: 'static>(error: &dyn Any) -> Option<&CircuitOpen> {
@@ -81,12 +122,7 @@ pub(crate) fn find(error: &dyn Any) -> Option<&CircuitOpen> {
     if let Some(boxed) = error.downcast_ref::<Box<dyn std::error::Error>>() {
         return CircuitOpen::find(&**boxed);
     }
-    let id = error.type_id();
-    let finder = unpoisoned(FINDERS.read())
-        .iter()
-        .find(|(known, _)| *known == id)
-        .map(|(_, finder)| *finder)?;
-    finder(error)
+    finder_for(error.type_id())?(error)
 }
 
 #[cfg(test)]
@@ -113,6 +149,20 @@ mod tests {
         let io: Error<Error<std::io::Error>> =
             Error::Inner(Error::Inner(std::io::ErrorKind::Other.into()));
         assert!(find(&io).is_none());
+    }
+
+    #[test]
+    fn a_lookup_made_before_a_registration_is_not_remembered_past_it() {
+        /// A type no other test registers.
+        #[derive(Debug)]
+        struct Unseen;
+        let nested: Error<Error<Unseen>> = Error::Inner(Error::Open(open()));
+        // Looked up (and remembered) while `Error<Unseen>` is unknown: nothing to find.
+        assert!(find(&nested).is_none());
+        assert!(find(&nested).is_none());
+        register::<Unseen>();
+        register::<Error<Unseen>>();
+        assert_eq!(find(&nested).map(|found| &*found.name), Some("inner"));
     }
 
     #[test]
