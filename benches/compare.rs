@@ -235,6 +235,24 @@ impl Tally {
     }
 }
 
+impl Tally {
+    /// `workers` workers each sent requests 1, 2, 3, ... through `flaky`: every 10th of
+    /// each worker's calls failed (so the total is off by at most one per worker),
+    /// none rejected.
+    fn assert_one_in_ten_failed_per_worker(&self, id: &str, workers: u64) {
+        assert_eq!(
+            self.rejected, 0,
+            "{id}: the breaker rejected calls: {self:?}"
+        );
+        assert!(self.failed > 0, "{id}: no failure measured: {self:?}");
+        let most = self.calls() / 10;
+        assert!(
+            (most.saturating_sub(workers)..=most).contains(&self.failed),
+            "{id}: expected every 10th call of each worker to fail: {self:?}"
+        );
+    }
+}
+
 /// Counts requests 1, 2, 3, ... for the 10%-failure scenarios.
 fn counter() -> impl FnMut() -> u64 {
     let mut next = 0;
@@ -558,6 +576,15 @@ where
     tally
 }
 
+/// What each worker of a [`Pool`] sends.
+#[derive(Debug, Clone, Copy)]
+enum Requests {
+    /// `SUCCEEDING`, always.
+    Succeeding,
+    /// 1, 2, 3, ... (its own count per worker): through `flaky`, every 10th fails.
+    OneInTenFails,
+}
+
 /// Worker threads that each drive their own clone of one service.
 struct Pool {
     shared: Arc<PoolShared>,
@@ -575,7 +602,7 @@ struct PoolShared {
 }
 
 impl Pool {
-    fn new<S>(driver: Driver, svc: &S, threads: usize) -> Pool
+    fn new<S>(driver: Driver, svc: &S, threads: usize, requests: Requests) -> Pool
     where
         S: Service<u64, Response = u64> + Clone + Send + 'static,
         S::Error: Verdict,
@@ -592,6 +619,11 @@ impl Pool {
             .map(|_| {
                 let mut svc = svc.clone();
                 let shared = Arc::clone(&shared);
+                let mut next = counter();
+                let mut request = move || match requests {
+                    Requests::Succeeding => SUCCEEDING,
+                    Requests::OneInTenFails => next(),
+                };
                 std::thread::spawn(move || {
                     // The user-shaped driver: one current-thread runtime per worker,
                     // one `block_on` per round.
@@ -607,7 +639,7 @@ impl Pool {
                             None => {
                                 let begin = Instant::now();
                                 for _ in 0..n {
-                                    let result = call_spin(&mut svc, black_box(SUCCEEDING));
+                                    let result = call_spin(&mut svc, black_box(request()));
                                     tally.add(black_box(result));
                                 }
                                 (begin, Instant::now())
@@ -615,7 +647,7 @@ impl Pool {
                             Some(rt) => rt.block_on(async {
                                 let begin = Instant::now();
                                 for _ in 0..n {
-                                    let result = user_call(&mut svc, black_box(SUCCEEDING)).await;
+                                    let result = user_call(&mut svc, black_box(request())).await;
                                     tally.add(black_box(result));
                                 }
                                 (begin, Instant::now())
@@ -669,12 +701,13 @@ fn bench_threads<S>(
     id: &str,
     svc: &S,
     threads: usize,
+    requests: Requests,
 ) -> Tally
 where
     S: Service<u64, Response = u64> + Clone + Send + 'static,
     S::Error: Verdict,
 {
-    let pool = Pool::new(driver, svc, threads);
+    let pool = Pool::new(driver, svc, threads, requests);
     pool.round(WARM_UP_CALLS);
     let allocations = count_allocations(|| {
         pool.round(ALLOC_CALLS);
@@ -1141,27 +1174,39 @@ fn threads(c: &mut Criterion, d: Driver) {
         let id = |name: &str| format!("{group_name}/{name}");
 
         let name = id("baseline");
-        bench_threads(d, &mut group, &name, &service_fn(echo), threads).assert_all_ok(&name);
+        bench_threads(
+            d,
+            &mut group,
+            &name,
+            &service_fn(echo),
+            threads,
+            Requests::Succeeding,
+        )
+        .assert_all_ok(&name);
 
         let name = id(OURS);
         let svc = ours(tcb::Config::default()).layer(service_fn(echo));
-        bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &svc, threads, Requests::Succeeding)
+            .assert_all_ok(&name);
         assert_ours(&name, &svc, tcb::State::Closed);
 
         let name = id(TOWER_RESILIENCE);
         let layer = trc::CircuitBreakerLayer::builder().build().expect("valid");
         let svc = layer.layer(service_fn(echo));
-        bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &svc, threads, Requests::Succeeding)
+            .assert_all_ok(&name);
         assert_trc(&name, &svc, trc::CircuitState::Closed);
 
         let name = id(FAILSAFE);
         let svc = failsafe_default(service_fn(echo));
-        bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &svc, threads, Requests::Succeeding)
+            .assert_all_ok(&name);
         assert_failsafe(&name, &svc, "closed");
 
         let name = id(RECLOSER);
         let svc = recloser_service(service_fn(echo), recloser::Recloser::default());
-        bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+        bench_threads(d, &mut group, &name, &svc, threads, Requests::Succeeding)
+            .assert_all_ok(&name);
 
         group.finish();
     }
@@ -1178,7 +1223,7 @@ fn threads_rate(c: &mut Criterion, d: Driver) {
 
     let name = id(OURS);
     let svc = ours(ours_rate_over(tcb::Window::count(100))).layer(service_fn(echo));
-    bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+    bench_threads(d, &mut group, &name, &svc, threads, Requests::Succeeding).assert_all_ok(&name);
     assert_ours(&name, &svc, tcb::State::Closed);
 
     let name = id(TOWER_RESILIENCE);
@@ -1189,12 +1234,12 @@ fn threads_rate(c: &mut Criterion, d: Driver) {
         .build()
         .expect("valid");
     let svc = layer.layer(service_fn(echo));
-    bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+    bench_threads(d, &mut group, &name, &svc, threads, Requests::Succeeding).assert_all_ok(&name);
     assert_trc(&name, &svc, trc::CircuitState::Closed);
 
     let name = id(FAILSAFE);
     let svc = failsafe_default(service_fn(echo));
-    bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+    bench_threads(d, &mut group, &name, &svc, threads, Requests::Succeeding).assert_all_ok(&name);
     assert_failsafe(&name, &svc, "closed");
 
     let name = id(RECLOSER);
@@ -1203,7 +1248,53 @@ fn threads_rate(c: &mut Criterion, d: Driver) {
         .closed_len(100)
         .build();
     let svc = recloser_service(service_fn(echo), recloser);
-    bench_threads(d, &mut group, &name, &svc, threads).assert_all_ok(&name);
+    bench_threads(d, &mut group, &name, &svc, threads, Requests::Succeeding).assert_all_ok(&name);
+
+    group.finish();
+}
+
+fn threads_failures(c: &mut Criterion, d: Driver) {
+    // `closed_10pct_failures` on 2 threads, each driving its own clone of one service
+    // and failing every 10th of its own calls: the failure path under sharing, where
+    // a breaker earns its keep.
+    let group_name = d.id("threads_2_10pct_failures");
+    let mut group = c.benchmark_group(&group_name);
+    let id = |name: &str| format!("{group_name}/{name}");
+    let threads = 2;
+    let failing = Requests::OneInTenFails;
+
+    let name = id(OURS);
+    let svc = ours(ours_rate_over(tcb::Window::count(100))).layer(service_fn(flaky));
+    bench_threads(d, &mut group, &name, &svc, threads, failing)
+        .assert_one_in_ten_failed_per_worker(&name, threads as u64);
+    assert_ours(&name, &svc, tcb::State::Closed);
+
+    let name = id(TOWER_RESILIENCE);
+    let layer = trc::CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .sliding_window_type(trc::SlidingWindowType::CountBased)
+        .sliding_window_size(100)
+        .build()
+        .expect("valid");
+    let svc = layer.layer(service_fn(flaky));
+    bench_threads(d, &mut group, &name, &svc, threads, failing)
+        .assert_one_in_ten_failed_per_worker(&name, threads as u64);
+    assert_trc(&name, &svc, trc::CircuitState::Closed);
+
+    let name = id(FAILSAFE);
+    let svc = failsafe_default(service_fn(flaky));
+    bench_threads(d, &mut group, &name, &svc, threads, failing)
+        .assert_one_in_ten_failed_per_worker(&name, threads as u64);
+    assert_failsafe(&name, &svc, "closed");
+
+    let name = id(RECLOSER);
+    let recloser = recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(100)
+        .build();
+    let svc = recloser_service(service_fn(flaky), recloser);
+    bench_threads(d, &mut group, &name, &svc, threads, failing)
+        .assert_one_in_ten_failed_per_worker(&name, threads as u64);
 
     group.finish();
 }
@@ -1211,7 +1302,7 @@ fn threads_rate(c: &mut Criterion, d: Driver) {
 /// Every scenario, each under both drivers back to back (this VM drifts over minutes,
 /// so the two drivers of one scenario are measured close together).
 fn all(c: &mut Criterion) {
-    let scenarios: [fn(&mut Criterion, Driver); 10] = [
+    let scenarios: [fn(&mut Criterion, Driver); 11] = [
         baseline,
         closed_success,
         closed_ten_percent_failures,
@@ -1222,6 +1313,7 @@ fn all(c: &mut Criterion) {
         slow_call,
         threads,
         threads_rate,
+        threads_failures,
     ];
     for scenario in scenarios {
         for driver in [Driver::Poll, Driver::User] {
