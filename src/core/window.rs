@@ -42,14 +42,16 @@ pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
 /// A count or time window.
 #[derive(Debug)]
 pub(crate) enum SlidingWindow {
-    Count(CountWindow),
+    /// Boxed: its cache-line padding would otherwise grow every breaker, windowed or
+    /// not, by three lines.
+    Count(Box<CountWindow>),
     Time(TimeWindow),
 }
 
 impl SlidingWindow {
     pub(crate) fn new(window: Window) -> SlidingWindow {
         match window {
-            Window::Count(size) => SlidingWindow::Count(CountWindow::new(size)),
+            Window::Count(size) => SlidingWindow::Count(Box::new(CountWindow::new(size))),
             Window::Time { length, buckets } => {
                 SlidingWindow::Time(TimeWindow::new(to_nanos(length), buckets))
             }
@@ -103,15 +105,45 @@ impl SlidingWindow {
 /// Every bit change is made with an atomic read-modify-write whose returned old value
 /// decides the count's delta, so the counts always converge to the number of set bits:
 /// racing writers, lapping writers and [`reset`](Self::reset) cannot make them drift.
+///
+/// Threads sharing a breaker each write `head` on every recorded call, and the counts
+/// only when a failure or slow call enters or leaves; the rest is read-only. Each of
+/// the three groups has its own cache line, so a call's reads of the read-only part
+/// and of the counts do not wait for the line another thread's `head` bump took.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     size: u64,
-    /// Outcomes ever recorded since the last reset; the next slot is `head % size`.
-    head: AtomicU64,
     failure_bits: Box<[AtomicU64]>,
     slow_bits: Box<[AtomicU64]>,
+    /// Outcomes ever recorded since the last reset; the next slot is `head % size`.
+    head: OwnLine<AtomicU64>,
+    counts: OwnLine<SetBits>,
+}
+
+/// The number of set bits in each ring of a [`CountWindow`].
+#[derive(Debug)]
+struct SetBits {
     failures: AtomicI64,
     slow: AtomicI64,
+}
+
+/// A value alone on its cache line(s): nothing else shares the line a writer takes.
+#[derive(Debug)]
+#[repr(align(64))]
+struct OwnLine<T>(T);
+
+// What the `CountWindow` doc comment relies on: each padded group fills whole lines.
+const _: () = assert!(std::mem::align_of::<OwnLine<AtomicU64>>() == 64);
+#[cfg(not(tcb_loom))]
+const _: () = assert!(std::mem::size_of::<OwnLine<SetBits>>() == 64);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl CountWindow {
@@ -119,19 +151,21 @@ impl CountWindow {
         let words = (size as usize).div_ceil(64);
         CountWindow {
             size: u64::from(size.max(1)),
-            head: AtomicU64::new(0),
+            head: OwnLine(AtomicU64::new(0)),
             failure_bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
             slow_bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            failures: AtomicI64::new(0),
-            slow: AtomicI64::new(0),
+            counts: OwnLine(SetBits {
+                failures: AtomicI64::new(0),
+                slow: AtomicI64::new(0),
+            }),
         }
     }
 
     fn record(&self, failure: bool, slow: bool) -> WindowStats {
         let position = self.head.fetch_add(1, AcqRel);
         let slot = position % self.size;
-        set_bit(&self.failure_bits, slot, failure, &self.failures);
-        set_bit(&self.slow_bits, slot, slow, &self.slow);
+        set_bit(&self.failure_bits, slot, failure, &self.counts.failures);
+        set_bit(&self.slow_bits, slot, slow, &self.counts.slow);
         WindowStats {
             completed: slot + 1 == self.size,
             ..self.totals(position.saturating_add(1))
@@ -155,8 +189,8 @@ impl CountWindow {
     /// are untouched, so the counts still converge to them.
     #[inline]
     fn absorbs_success(&self) -> bool {
-        self.failures.load(Relaxed) == 0
-            && self.slow.load(Relaxed) == 0
+        self.counts.failures.load(Relaxed) == 0
+            && self.counts.slow.load(Relaxed) == 0
             && self.head.load(Relaxed) >= self.size
     }
 
@@ -164,16 +198,16 @@ impl CountWindow {
         let calls = recorded.min(self.size);
         WindowStats {
             calls,
-            failures: clamp(self.failures.load(Acquire), calls),
-            slow: clamp(self.slow.load(Acquire), calls),
+            failures: clamp(self.counts.failures.load(Acquire), calls),
+            slow: clamp(self.counts.slow.load(Acquire), calls),
             completed: false,
         }
     }
 
     fn reset(&self) {
         self.head.store(0, Release);
-        clear_bits(&self.failure_bits, &self.failures);
-        clear_bits(&self.slow_bits, &self.slow);
+        clear_bits(&self.failure_bits, &self.counts.failures);
+        clear_bits(&self.slow_bits, &self.counts.slow);
     }
 }
 
