@@ -1,27 +1,18 @@
 //! [`KeyedCircuitBreakers`]: a bounded, sharded map from key to breaker.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use hashbrown::HashTable;
-
 use crate::breaker::{CircuitBreaker, Permit};
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::CircuitOpen;
 use crate::health::HealthReport;
-use crate::keyed::builder::KeyedCircuitBreakersBuilder;
-use crate::keyed::eviction::Entry;
+use crate::keyed::entry::Entry;
+use crate::keyed::shared::{Shard, Shared};
 use crate::lock::unpoisoned;
-
-/// Shards of the map: lookups on different shards never touch the same lock.
-pub(super) const MAX_SHARDS: usize = 64;
-/// Entries a shard should be able to hold before the map is split further.
-pub(super) const MIN_SHARD_CAPACITY: usize = 16;
 
 /// One breaker per key (per host, per tenant, ...), created on first use, bounded in
 /// number and expired when idle.
@@ -31,11 +22,10 @@ pub(super) const MIN_SHARD_CAPACITY: usize = 16;
 /// read lock, so it is O(1) and calls for different
 /// keys do not serialize on a global lock. A new key takes its shard's write lock.
 ///
-/// Bounds: at most [`max_keys`](KeyedCircuitBreakersBuilder::max_keys) breakers are
-/// kept, apart from breakers with calls in flight (see there). When a new key arrives
-/// at a full shard, breakers idle for longer than
-/// [`idle_timeout`](KeyedCircuitBreakersBuilder::idle_timeout) go first, then the least
-/// recently used ones. Two kinds of breakers are never evicted:
+/// Bounds: at most [`max_keys`] breakers are kept, apart from breakers with calls in
+/// flight (see there). When a new key arrives at a full shard, breakers idle for longer
+/// than [`idle_timeout`] go first, then the least recently used ones. Two kinds of
+/// breakers are never evicted:
 /// - one that is open and still within its open duration (or forced open): forgetting
 ///   it would let traffic through to a sick downstream;
 /// - one with calls in flight (a [`Permit`] out, or a response future neither finished
@@ -56,6 +46,9 @@ pub(super) const MIN_SHARD_CAPACITY: usize = 16;
 ///
 /// Clones share one map.
 ///
+/// [`max_keys`]: crate::keyed::KeyedCircuitBreakersBuilder::max_keys
+/// [`idle_timeout`]: crate::keyed::KeyedCircuitBreakersBuilder::idle_timeout
+///
 /// ```
 /// use std::time::Duration;
 /// use tower_circuit_breaker::{Config, KeyedCircuitBreakers, State};
@@ -75,44 +68,11 @@ pub struct KeyedCircuitBreakers<K> {
     pub(super) shared: Arc<Shared<K>>,
 }
 
-pub(super) struct Shared<K> {
-    pub(super) config: Config,
-    pub(super) shards: Box<[RwLock<Shard<K>>]>,
-    pub(super) hasher: RandomState,
-    pub(super) shard_capacity: usize,
-    pub(super) max_keys: usize,
-    pub(super) idle_timeout: Duration,
-    pub(super) clock: Clock,
-    /// Breakers handed out without being kept because their shard was full of open ones.
-    pub(super) overflows: AtomicUsize,
-    /// Test hook: `try_acquire` evicts the key between a lookup that found its breaker
-    /// not closed and the permit, as another thread may.
-    #[cfg(test)]
-    pub(super) evict_before_permit: AtomicBool,
-}
-
-/// One shard: entries found by their key's hash, so that a lookup hashes the key once
-/// (std's `HashMap` would hash it again after the shard was picked).
-pub(super) type Shard<K> = HashTable<Entry<K>>;
-
 impl<K> KeyedCircuitBreakers<K> {
     /// Default bound on the number of breakers.
     pub const DEFAULT_MAX_KEYS: usize = 10_000;
     /// Default idle time after which a breaker may be evicted.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-
-    /// A builder: every key's breaker is built from `config`, named
-    /// `"{config name}/{key}"`.
-    pub fn builder(config: Config) -> KeyedCircuitBreakersBuilder<K> {
-        KeyedCircuitBreakersBuilder::new(config)
-    }
-
-    /// A map with the default bounds.
-    pub fn new(config: Config) -> KeyedCircuitBreakers<K> {
-        Self::builder(config)
-            .build()
-            .expect("the default bounds are valid")
-    }
 
     /// The configuration every key's breaker is built from.
     pub fn config(&self) -> &Config {
@@ -126,7 +86,7 @@ impl<K> KeyedCircuitBreakers<K> {
 
     /// How many breakers are kept now: at most [`max_keys`](Self::max_keys), plus the
     /// breakers kept over it for calls in flight (see
-    /// [`KeyedCircuitBreakersBuilder::max_keys`]).
+    /// [`KeyedCircuitBreakersBuilder::max_keys`](crate::keyed::KeyedCircuitBreakersBuilder::max_keys)).
     pub fn len(&self) -> usize {
         self.shared
             .shards

@@ -14,7 +14,8 @@ use crate::breaker::Permit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ConfigError;
-use crate::keyed::breakers::{KeyedCircuitBreakers, Shared, MAX_SHARDS, MIN_SHARD_CAPACITY};
+use crate::keyed::breakers::KeyedCircuitBreakers;
+use crate::keyed::shared::{Shared, MAX_SHARDS, MIN_SHARD_CAPACITY};
 
 /// Builds [`KeyedCircuitBreakers`]; see [`KeyedCircuitBreakers::builder`].
 #[must_use]
@@ -23,6 +24,22 @@ pub struct KeyedCircuitBreakersBuilder<K> {
     max_keys: usize,
     idle_timeout: Duration,
     key: PhantomData<fn() -> K>,
+}
+
+/// The map's constructors, beside the bounds they take.
+impl<K> KeyedCircuitBreakers<K> {
+    /// A builder: every key's breaker is built from `config`, named
+    /// `"{config name}/{key}"`.
+    pub fn builder(config: Config) -> KeyedCircuitBreakersBuilder<K> {
+        KeyedCircuitBreakersBuilder::new(config)
+    }
+
+    /// A map with the default bounds.
+    pub fn new(config: Config) -> KeyedCircuitBreakers<K> {
+        Self::builder(config)
+            .build()
+            .expect("the default bounds are valid")
+    }
 }
 
 impl<K> fmt::Debug for KeyedCircuitBreakersBuilder<K> {
