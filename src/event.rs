@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::reason::TransitionReason;
+use crate::reason::TransitionReason;
 
 use crate::state::State;
 

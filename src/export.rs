@@ -40,25 +40,12 @@ use std::time::Duration;
 use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
 
 use crate::breaker::CircuitBreaker;
+use crate::metric_series::set_state;
 use crate::registry::Registry;
-use crate::state::State;
 
-/// Finished calls by `outcome`.
-pub const CALLS: &str = "circuit_breaker_calls_total";
-/// Calls rejected without reaching the downstream.
-pub const REJECTED: &str = "circuit_breaker_rejected_total";
-/// Calls slower than the slow-call threshold.
-pub const SLOW_CALLS: &str = "circuit_breaker_slow_calls_total";
-/// Times a trip rule fired in metrics-only mode, once per episode.
-pub const WOULD_BE_TRIPS: &str = "circuit_breaker_would_be_trips_total";
-/// One-hot state gauge, labelled by `state`.
-pub const STATE: &str = "circuit_breaker_state";
-/// Failure rate gauge.
-pub const FAILURE_RATE: &str = "circuit_breaker_failure_rate";
-/// Slow-call rate gauge.
-pub const SLOW_CALL_RATE: &str = "circuit_breaker_slow_call_rate";
-/// State transitions, labelled by `from` and `to`.
-pub const TRANSITIONS: &str = "circuit_breaker_transitions_total";
+pub use crate::metric_series::{
+    CALLS, FAILURE_RATE, REJECTED, SLOW_CALLS, SLOW_CALL_RATE, STATE, TRANSITIONS, WOULD_BE_TRIPS,
+};
 
 /// Registers help texts and units for every series with the installed recorder.
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
@@ -84,28 +71,6 @@ pub fn describe_metrics() {
         "Slow-call rate over the sliding window, 0 to 1."
     );
     describe_counter!(TRANSITIONS, Unit::Count, "State transitions.");
-}
-
-/// Sets the one-hot state gauge of breaker `name` to `current`.
-fn set_state(name: &str, current: State) {
-    for state in State::ALL {
-        let value = if state == current { 1.0 } else { 0.0 };
-        gauge!(STATE, "breaker" => name.to_owned(), "state" => state.as_str()).set(value);
-    }
-}
-
-/// Pushes one transition: the transitions counter and the state gauge. Installed as
-/// the state machine's transition observer by every breaker built (see
-/// `core::observer`), so transitions are pushed as they happen.
-pub(crate) fn transition(name: &str, from: State, to: State) {
-    counter!(
-        TRANSITIONS,
-        "breaker" => name.to_owned(),
-        "from" => from.as_str(),
-        "to" => to.as_str()
-    )
-    .increment(1);
-    set_state(name, to);
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]

@@ -91,6 +91,8 @@ mod breaker;
 mod classify;
 mod clock;
 mod config;
+#[cfg(feature = "serde")]
+mod config_file;
 pub mod convert_error;
 mod core;
 mod error;
@@ -104,10 +106,13 @@ pub mod fleet;
 mod health;
 mod keyed;
 mod lock;
+#[cfg(feature = "metrics")]
+mod metric_series;
 mod metrics;
 mod middleware;
 mod name;
 mod random;
+mod reason;
 mod registry;
 pub mod retry;
 mod state;
@@ -126,15 +131,14 @@ pub mod tower_http;
 pub use crate::breaker::CircuitBreaker;
 pub use crate::classify::EveryErrorFails;
 pub use crate::classify::{Classify, ClassifyFn, DefaultClassifier, Outcome};
-#[cfg(feature = "serde")]
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub use crate::config::RegistryConfig;
 pub use crate::config::{
     AdaptiveFailureRate, Backoff, Config, ConfigBuilder, Window, MAX_COUNT_WINDOW, MAX_HALF_OPEN,
     MAX_TIME_BUCKETS,
 };
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use crate::config_file::RegistryConfig;
 pub use crate::core::permit::Permit;
-pub use crate::core::reason::TransitionReason;
 pub use crate::error::{BoxError, CircuitOpen, ConfigError, Error};
 pub use crate::event::Event;
 pub use crate::fallback::{Fallback, FallbackFuture, FallbackLayer};
@@ -148,6 +152,7 @@ pub use crate::middleware::future::ResponseFuture;
 pub use crate::middleware::layer::CircuitBreakerLayer;
 pub use crate::middleware::service::CircuitBreakerService;
 pub use crate::name::BreakerName;
+pub use crate::reason::TransitionReason;
 pub use crate::registry::Registry;
 pub use crate::retry::RetryPolicy;
 pub use crate::state::{Health, State};

@@ -2,12 +2,10 @@
 //! the crate's one door into `core`: the Tower glue and the fleet sync reach the state
 //! machine only through its crate-internal methods (see [`door`]).
 
-use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::classify::DefaultClassifier;
 use crate::config::Config;
 use crate::core::lane::Lanes;
 use crate::core::machine::StateMachine;
@@ -15,8 +13,6 @@ use crate::core::window::ratio;
 use crate::error::CircuitOpen;
 use crate::event::Event;
 use crate::metrics::Metrics;
-use crate::middleware::future::ResponseFuture;
-use crate::middleware::layer::CircuitBreakerLayer;
 use crate::state::{Health, State};
 
 // The door's vocabulary: the values its callers hold between two calls through it.
@@ -24,7 +20,7 @@ pub(crate) use crate::core::admission::{Admission, Rejection, Ticket};
 pub(crate) use crate::core::ejection::EjectionBudget;
 pub(crate) use crate::core::permit::Permit;
 #[cfg(feature = "redis")]
-pub(crate) use crate::core::reason::TransitionReason;
+pub(crate) use crate::reason::TransitionReason;
 
 mod door;
 #[cfg(feature = "redis")]
@@ -73,15 +69,10 @@ impl CircuitBreaker {
     fn from_machine(machine: StateMachine) -> CircuitBreaker {
         // Transitions are pushed to the metrics export as they happen.
         #[cfg(feature = "metrics")]
-        crate::core::observer::install(crate::export::transition);
+        crate::core::observer::install(crate::metric_series::transition);
         let machine = Arc::new(machine);
         let lanes = Lanes::new(&machine);
         CircuitBreaker { machine, lanes }
-    }
-
-    /// A layer whose services all share this breaker.
-    pub fn layer(&self) -> CircuitBreakerLayer {
-        CircuitBreakerLayer::from(self.clone())
     }
 
     /// The breaker's name.
@@ -144,68 +135,6 @@ impl CircuitBreaker {
         // Admission reads the state word through `machine`, not through the lane, so
         // that the two loads do not wait on each other.
         self.lane().acquire(self.machine.admit())
-    }
-
-    /// Runs `call` under the breaker, without Tower: the direct counterpart of the
-    /// layer, for a database query or any other future that yields a `Result`.
-    ///
-    /// Admission happens here, when `call` is made (await the result right away): a
-    /// rejected call resolves at once to [`Error::Open`](crate::Error::Open) and `call` is dropped without
-    /// being polled. An admitted call's result is classified by [`DefaultClassifier`]
-    /// (`Err` fails; see [`call_classified`](Self::call_classified) for your own) and
-    /// timed for the slow-call rule from here on. Cancel-safe: a future dropped before
-    /// it finishes records [`Outcome::Ignored`](crate::Outcome::Ignored) and gives back
-    /// a half-open probe slot it held. Allocates nothing.
-    ///
-    /// ```
-    /// use tower_circuit_breaker::{CircuitBreaker, Config, Error};
-    ///
-    /// # async fn query(sql: &str) -> Result<u64, std::io::Error> { Ok(sql.len() as u64) }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let db = CircuitBreaker::new(Config::builder().name("db").build()?);
-    /// match db.call(query("SELECT 1")).await {
-    ///     Ok(rows) => assert_eq!(rows, 8),
-    ///     Err(Error::Open(open)) => eprintln!("db is out; retry after {:?}", open.retry_after),
-    ///     Err(Error::Inner(e)) => eprintln!("query failed: {e}"),
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn call<F, T, E>(&self, call: F) -> ResponseFuture<F, DefaultClassifier>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: 'static,
-    {
-        self.call_classified(call, DefaultClassifier)
-    }
-
-    /// [`call`](Self::call), with `classifier` deciding each result's
-    /// [`Outcome`](crate::Outcome) (a closure needs its parameter type written out).
-    ///
-    /// ```
-    /// use std::io::ErrorKind;
-    /// use tower_circuit_breaker::{CircuitBreaker, Config, Outcome};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let db = CircuitBreaker::new(Config::builder().consecutive_failures(1).build()?);
-    /// let not_found = |result: Result<&u64, &std::io::Error>| match result {
-    ///     Err(e) if e.kind() == ErrorKind::NotFound => Outcome::Ignored, // the caller's miss
-    ///     Err(_) => Outcome::Failure,
-    ///     Ok(_) => Outcome::Success,
-    /// };
-    /// let missing = db.call_classified(async { Err(ErrorKind::NotFound.into()) }, not_found);
-    /// assert!(missing.await.is_err());
-    /// assert_eq!(db.metrics().ignored, 1); // not a failure: the breaker stays closed
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn call_classified<F, C>(&self, call: F, classifier: C) -> ResponseFuture<F, C> {
-        match self.try_acquire() {
-            Ok(permit) => ResponseFuture::called(call, permit, classifier),
-            Err(open) => ResponseFuture::rejected(open),
-        }
     }
 
     /// Back to `Closed` with every counter of the trip rules cleared and the backoff

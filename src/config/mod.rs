@@ -9,8 +9,10 @@
 //! - `window`: [`Window`] and its size limits;
 //! - `adaptive`: [`AdaptiveFailureRate`], the failure-rate rule that learns its
 //!   threshold;
-//! - `backoff`: [`Backoff`], the growth of the open duration over consecutive trips;
-//! - `file` (feature `serde`): configuration files, `RegistryConfig`.
+//! - `backoff`: [`Backoff`], the growth of the open duration over consecutive trips.
+//!
+//! Configuration files (`RegistryConfig`, `Config::from_toml`) are read in
+//! `crate::config_file`, above the registry they build.
 
 use std::time::Duration;
 
@@ -19,16 +21,12 @@ use crate::name::BreakerName;
 mod adaptive;
 mod backoff;
 mod builder;
-#[cfg(feature = "serde")]
-mod file;
 mod rules;
 mod window;
 
 pub use self::adaptive::AdaptiveFailureRate;
 pub use self::backoff::Backoff;
 pub use self::builder::ConfigBuilder;
-#[cfg(feature = "serde")]
-pub use self::file::RegistryConfig;
 pub use self::window::{Window, MAX_COUNT_WINDOW, MAX_TIME_BUCKETS};
 
 /// Largest accepted `half_open_permits` / `half_open_successes` (they live in 16 bits of

@@ -33,10 +33,10 @@ use crate::core::admission::{Admission, PermitKind, Rejection, Ticket};
 use crate::core::baseline::Baseline;
 use crate::core::ejection::{EjectionBudget, Seat};
 use crate::core::event_hub::EventHub;
-use crate::core::reason::TransitionReason;
 use crate::core::sync::{AtomicU32, AtomicU64, Mutex};
 use crate::core::window::{SlidingWindow, WindowStats};
 use crate::core::word::Word;
+use crate::reason::TransitionReason;
 use crate::state::State;
 
 use self::transition::TransitionLog;

@@ -21,7 +21,7 @@
 //! # Modules
 //!
 //! Imports run one way, down this list: a module uses only those below it, and the
-//! crate's leaf modules (`state`, `classify`, `clock`, `config`, `event`, `error`,
+//! crate's leaf modules (`state`, `reason`, `classify`, `clock`, `config`, `event`, `error`,
 //! `random`, `lock`); nothing above `core` (the door, the middleware, the fleet, the export).
 //!
 //! - [`permit`]: the permit and its constructors.
@@ -35,7 +35,6 @@
 //! - [`baseline`]: the adaptive failure-rate rule's learned normal failure rate.
 //! - [`ejection`]: the ejection cap shared by a group of endpoint breakers.
 //! - [`admission`]: what admission hands out: tickets, rejections, permit kinds.
-//! - [`reason`]: why a breaker changed state ([`reason::TransitionReason`]).
 //! - [`word`]: the packed state word.
 //! - [`sync`]: std's atomics and mutex, or loom's under `--cfg tcb_loom`.
 
@@ -47,7 +46,6 @@ pub(crate) mod lane;
 pub(crate) mod machine;
 pub(crate) mod observer;
 pub(crate) mod permit;
-pub(crate) mod reason;
 pub(crate) mod sync;
 pub(crate) mod window;
 pub(crate) mod word;

@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::breaker::Permit;
-use crate::classify::{Classify, Outcome};
+use crate::breaker::{CircuitBreaker, Permit};
+use crate::classify::{Classify, DefaultClassifier, Outcome};
 use crate::error::{CircuitOpen, Error};
 
 pin_project! {
@@ -37,6 +37,71 @@ pin_project! {
         Rejected {
             open: Option<CircuitOpen>,
         },
+    }
+}
+
+/// Calls guarded without Tower: the future they return is the layer's.
+impl CircuitBreaker {
+    /// Runs `call` under the breaker, without Tower: the direct counterpart of the
+    /// layer, for a database query or any other future that yields a `Result`.
+    ///
+    /// Admission happens here, when `call` is made (await the result right away): a
+    /// rejected call resolves at once to [`Error::Open`](crate::Error::Open) and `call` is dropped without
+    /// being polled. An admitted call's result is classified by [`DefaultClassifier`]
+    /// (`Err` fails; see [`call_classified`](Self::call_classified) for your own) and
+    /// timed for the slow-call rule from here on. Cancel-safe: a future dropped before
+    /// it finishes records [`Outcome::Ignored`](crate::Outcome::Ignored) and gives back
+    /// a half-open probe slot it held. Allocates nothing.
+    ///
+    /// ```
+    /// use tower_circuit_breaker::{CircuitBreaker, Config, Error};
+    ///
+    /// # async fn query(sql: &str) -> Result<u64, std::io::Error> { Ok(sql.len() as u64) }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = CircuitBreaker::new(Config::builder().name("db").build()?);
+    /// match db.call(query("SELECT 1")).await {
+    ///     Ok(rows) => assert_eq!(rows, 8),
+    ///     Err(Error::Open(open)) => eprintln!("db is out; retry after {:?}", open.retry_after),
+    ///     Err(Error::Inner(e)) => eprintln!("query failed: {e}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn call<F, T, E>(&self, call: F) -> ResponseFuture<F, DefaultClassifier>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: 'static,
+    {
+        self.call_classified(call, DefaultClassifier)
+    }
+
+    /// [`call`](Self::call), with `classifier` deciding each result's
+    /// [`Outcome`](crate::Outcome) (a closure needs its parameter type written out).
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use tower_circuit_breaker::{CircuitBreaker, Config, Outcome};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = CircuitBreaker::new(Config::builder().consecutive_failures(1).build()?);
+    /// let not_found = |result: Result<&u64, &std::io::Error>| match result {
+    ///     Err(e) if e.kind() == ErrorKind::NotFound => Outcome::Ignored, // the caller's miss
+    ///     Err(_) => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    /// };
+    /// let missing = db.call_classified(async { Err(ErrorKind::NotFound.into()) }, not_found);
+    /// assert!(missing.await.is_err());
+    /// assert_eq!(db.metrics().ignored, 1); // not a failure: the breaker stays closed
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn call_classified<F, C>(&self, call: F, classifier: C) -> ResponseFuture<F, C> {
+        match self.try_acquire() {
+            Ok(permit) => ResponseFuture::called(call, permit, classifier),
+            Err(open) => ResponseFuture::rejected(open),
+        }
     }
 }
 

@@ -36,6 +36,14 @@ pub struct CircuitBreakerLayer<C = DefaultClassifier> {
     classifier: C,
 }
 
+/// The layer of an existing breaker.
+impl CircuitBreaker {
+    /// A layer whose services all share this breaker.
+    pub fn layer(&self) -> CircuitBreakerLayer {
+        CircuitBreakerLayer::from(self.clone())
+    }
+}
+
 impl CircuitBreakerLayer {
     /// A layer around a new breaker built from `config`.
     pub fn new(config: Config) -> Self {

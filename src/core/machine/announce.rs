@@ -10,9 +10,9 @@ use super::transition::Transition;
 use super::StateMachine;
 use crate::core::ejection::Capped;
 use crate::core::observer;
-use crate::core::reason::TransitionReason;
 use crate::core::window::WindowStats;
 use crate::event::Event;
+use crate::reason::TransitionReason;
 use crate::state::State;
 
 impl StateMachine {

@@ -11,9 +11,9 @@ use crate::clock::Nanos;
 use crate::core::admission::PermitKind;
 use crate::core::baseline::Baseline;
 use crate::core::ejection::EjectionBudget;
-use crate::core::reason::TransitionReason;
 use crate::core::window::WindowStats;
 use crate::core::word::Word;
+use crate::reason::TransitionReason;
 use crate::state::State;
 
 impl StateMachine {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use super::{OpenDuration, StateMachine};
 use crate::clock::to_nanos;
 use crate::core::admission::{Admission, Rejection};
-use crate::core::reason::TransitionReason;
+use crate::reason::TransitionReason;
 use crate::state::State;
 
 impl StateMachine {

@@ -9,11 +9,11 @@ use std::time::Duration;
 use super::StateMachine;
 use crate::clock::{to_nanos, Nanos};
 use crate::core::ejection::Seat;
-use crate::core::reason::TransitionReason;
 use crate::core::sync::MutexGuard;
 use crate::core::window::WindowStats;
 use crate::core::word::Word;
 use crate::random;
+use crate::reason::TransitionReason;
 use crate::state::State;
 
 /// How long an open period entered by a transition lasts.
