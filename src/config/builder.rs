@@ -175,6 +175,9 @@ impl ConfigBuilder {
 
     /// With `true`, `poll_ready` returns `Pending` while the breaker is open and wakes
     /// when calls may be admitted again, instead of admitting an immediate rejection.
+    /// The wait is timed on the Tokio runtime's timer: outside a runtime, or in one
+    /// built without `enable_time`, calls are rejected at once as without backpressure
+    /// (the latter logs a warning).
     pub fn backpressure(mut self, on: bool) -> Self {
         self.backpressure = Some(on);
         self

@@ -8,3 +8,4 @@
 pub(crate) mod future;
 pub(crate) mod layer;
 pub(crate) mod service;
+mod timer;

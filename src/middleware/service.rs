@@ -16,6 +16,7 @@ use crate::classify::{Classify, DefaultClassifier};
 use crate::error::CircuitOpen;
 use crate::error::Error;
 use crate::middleware::future::ResponseFuture;
+use crate::middleware::timer;
 use crate::state::State;
 
 /// A service guarded by a circuit breaker. Build it with
@@ -35,8 +36,9 @@ use crate::state::State;
 /// - With [`backpressure`](crate::ConfigBuilder::backpressure), `poll_ready` instead
 ///   stays `Pending` while open (or while every probe permit is taken) and wakes when
 ///   calls may be admitted again. A forced-open breaker still rejects at once.
-///   Waiting needs a Tokio runtime with its timer; outside a Tokio runtime the service
-///   rejects as in the default mode.
+///   Waiting needs a Tokio runtime with its timer; outside a Tokio runtime, or in one
+///   built without `enable_time`, the service rejects as in the default mode (the
+///   latter with a warning logged once per thread).
 /// - Rejections are counted in the metrics when `call` returns them.
 /// - An error from the inner `poll_ready` is classified like a call's error and
 ///   returned as [`Error::Inner`].
@@ -192,9 +194,9 @@ impl<S, C> CircuitBreakerService<S, C> {
                 }
                 Admission::Rejected(rejection) => rejection,
             };
-            // Waits need a Tokio runtime (the timer); outside one the service falls back
-            // to rejecting, like the default mode.
-            let wait = waits != Waits::Never && tokio::runtime::Handle::try_current().is_ok();
+            // Waits need a Tokio runtime with its timer; without one the service falls
+            // back to rejecting, like the default mode.
+            let wait = waits != Waits::Never && timer::may_wait();
             let delay = match (wait, rejection.retry_after()) {
                 (true, Some(delay)) => Some(delay),
                 // Forced open: until the next change.
@@ -211,11 +213,16 @@ impl<S, C> CircuitBreakerService<S, C> {
             let deadline = Instant::now() + delay.unwrap_or_default();
             match self.waiting.as_mut() {
                 None => {
+                    let Some(sleep) = timer::sleep_until(deadline) else {
+                        // No timer after all (logged): reject, as above.
+                        self.readied = Some(Readied::Rejected(rejection));
+                        continue;
+                    };
                     // Register for wake-ups first, then check again: a change between
                     // the check above and the registration is not lost.
                     let mut waiting = Box::pin(Waiting {
                         changed: self.breaker.changed(),
-                        sleep: tokio::time::sleep_until(deadline),
+                        sleep,
                         timed: delay.is_some(),
                     });
                     waiting.as_mut().project().changed.enable();

@@ -9,9 +9,11 @@
 //! ```
 #![cfg(feature = "redis")]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod cluster;
 mod instance;
-mod log_capture;
 mod memory_store;
 mod proxy;
 mod redis_server;

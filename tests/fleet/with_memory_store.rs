@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use crate::log_capture;
 use crate::memory_store::MemoryStore;
+use crate::support::log_capture;
 use tower_circuit_breaker::fleet::{Fleet, FleetSync};
 use tower_circuit_breaker::{CircuitBreaker, Config, Event, State, TransitionReason};
 
@@ -206,7 +206,7 @@ async fn a_prober_that_dies_is_replaced_when_its_lease_expires() {
 
 #[tokio::test(start_paused = true)]
 async fn with_the_store_down_each_instance_runs_alone_logs_once_and_resyncs() {
-    let logs = log_capture::capture();
+    let logs = log_capture::capture("fleet");
     let store = MemoryStore::default();
     let fleet = fleet(&store, 2).await;
     assert!(fleet

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use crate::instance::eventually;
-use crate::log_capture;
 use crate::proxy::Proxy;
 use crate::redis_server::RedisServer;
+use crate::support::log_capture;
 use tower_circuit_breaker::fleet::{Fleet, FleetSync, RedisStore};
 use tower_circuit_breaker::{CircuitBreaker, Config, Event, State, TransitionReason};
 
@@ -183,7 +183,7 @@ async fn the_fleet_probes_through_one_instance_at_a_time_and_closes_together() {
 async fn with_redis_down_instances_run_on_local_state_and_resync_when_it_returns() {
     let mut server = RedisServer::start();
     let port = server.port();
-    let logs = log_capture::capture();
+    let logs = log_capture::capture("fleet");
     let fleet = fleet(&server, Duration::from_secs(3), 5).await;
 
     server.kill();
@@ -307,7 +307,7 @@ async fn a_new_instance_learns_the_fleet_state_and_keys_expire() {
 #[ignore = "needs redis-server"]
 async fn a_slow_redis_never_slows_calls_and_is_resynced_after() {
     let server = RedisServer::start();
-    let logs = log_capture::capture();
+    let logs = log_capture::capture("fleet");
     let fleet = fleet(&server, Duration::from_secs(3), 3).await;
 
     // Redis stops answering for 1 s (every client paused), longer than the timeout.
@@ -378,7 +378,7 @@ fn slowest_call(instances: &[Instance], calls: usize) -> Duration {
 async fn a_partition_never_slows_calls_and_the_fleet_reconverges_after() {
     let server = RedisServer::start();
     let proxy = Proxy::start(([127, 0, 0, 1], server.port()).into()).await;
-    let logs = log_capture::capture();
+    let logs = log_capture::capture("fleet");
     let fleet = fleet_at(&proxy.url(), Duration::from_secs(5), 3).await;
 
     // The route to Redis drops everything, connections stay open.
@@ -419,7 +419,7 @@ async fn a_partition_never_slows_calls_and_the_fleet_reconverges_after() {
 #[ignore = "needs redis-server"]
 async fn a_redis_refusing_writes_never_slows_calls_and_the_open_is_published_after() {
     let server = RedisServer::start();
-    let logs = log_capture::capture();
+    let logs = log_capture::capture("fleet");
     let fleet = fleet(&server, Duration::from_secs(5), 3).await;
     let mut admin = redis::Client::open(server.url())
         .unwrap()

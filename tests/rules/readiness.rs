@@ -381,3 +381,29 @@ fn backpressure_outside_a_tokio_runtime_rejects_instead_of_panicking() {
     });
     assert!(is_rejection(&result));
 }
+
+/// A runtime built without `enable_time` has no timer to end a backpressure wait:
+/// Tokio's `sleep_until` panics there. The service rejects at once instead, as in the
+/// default mode, warns once naming the fix, and does not try the missing timer again.
+#[test]
+fn backpressure_in_a_runtime_without_timers_rejects_instead_of_panicking() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let logs = crate::support::log_capture::capture("middleware");
+    runtime.block_on(async {
+        let config = one_failure_config().backpressure(true).build().unwrap();
+        let (mut svc, backend) = guarded(config, Mode::Fail);
+        assert!(call(&mut svc).await.is_err());
+        assert_eq!(svc.breaker().state(), State::Open);
+        for _ in 0..3 {
+            // Ready at once (no timer could end a wait), and the call is rejected.
+            let ready = svc.ready().now_or_never().expect("ready at once");
+            let result = ready.unwrap().call(7).await;
+            assert!(matches!(result, Err(Error::Open(_))), "{result:?}");
+        }
+        assert_eq!(svc.breaker().metrics().rejected, 3);
+        assert_eq!(backend.hits(), 1);
+    });
+    assert_eq!(logs.count("enable_time"), 1);
+}

@@ -1,7 +1,8 @@
 //! What the test binaries share, each including it with
 //! `#[path = "../support/mod.rs"] mod support;`: a controllable inner service and
-//! small helpers (this file), real servers on 127.0.0.1 (`server`), and the examples
-//! run as processes (`example`).
+//! small helpers (this file), real servers on 127.0.0.1 (`server`), the examples
+//! run as processes (`example`), and a capture of the crate's log messages
+//! (`log_capture`).
 //!
 //! `counting_allocator.rs` beside it is deliberately not a module of this tree: it
 //! installs itself as the global allocator, so only the binaries that count
@@ -9,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod example;
+pub mod log_capture;
 pub mod server;
 
 use std::fmt;

@@ -1,4 +1,5 @@
-//! Captures the fleet sync's log messages, to check that an outage logs once.
+//! Captures the crate's log messages from one module, to check that something is
+//! logged once (a fleet outage, a runtime without timers).
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,8 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-/// The messages logged by `tower_circuit_breaker::fleet` while the guard lives (on
-/// this thread: the tests run on a current-thread runtime).
+/// The messages logged while the guard lives by the modules whose path contains the
+/// captured part (on this thread: the tests run on a current-thread runtime).
 pub struct Captured {
     messages: Arc<Mutex<Vec<String>>>,
     _guard: tracing::subscriber::DefaultGuard,
@@ -22,9 +23,12 @@ impl Captured {
     }
 }
 
-pub fn capture() -> Captured {
+/// Captures the messages of `tower_circuit_breaker`'s modules whose path contains
+/// `module` (e.g. `"fleet"`).
+pub fn capture(module: &'static str) -> Captured {
     let messages = Arc::new(Mutex::new(Vec::new()));
     let subscriber = Collector {
+        module,
         messages: Arc::clone(&messages),
     };
     Captured {
@@ -34,6 +38,7 @@ pub fn capture() -> Captured {
 }
 
 struct Collector {
+    module: &'static str,
     messages: Arc<Mutex<Vec<String>>>,
 }
 
@@ -57,7 +62,8 @@ impl Subscriber for Collector {
     fn record(&self, _: &Id, _: &Record<'_>) {}
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, event: &Event<'_>) {
-        if event.metadata().target().contains("fleet") {
+        let target = event.metadata().target();
+        if target.starts_with("tower_circuit_breaker") && target.contains(self.module) {
             let mut message = Message(String::new());
             event.record(&mut message);
             self.messages.lock().unwrap().push(message.0);
